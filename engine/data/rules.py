@@ -1,0 +1,407 @@
+"""Per-package labelling rules: a file's path inside its package -> one label of SOUND_LABELS, or skip.
+
+Each package lists `Rule(pattern, label, group)`s; the first whose regex `re.search`es the lowercased
+path wins, and a file no rule matches is skipped (counted as "unlabelled"). A rule with label None skips
+on purpose (voice acknowledgements, music, UI blips). Paths inside a game archive (.pk3 is a zip) read
+"<archive path>!<member path>".
+
+`group` names the source recording, so variants of one sound never straddle the train/validation split.
+It is a template over:
+  {stem}  the file name without extension and without one trailing variant number ("rain2" -> "rain",
+          "behemoth_attack1c" -> "behemoth_attack", "bird1_00" -> "bird1")
+  {dir}   the parent folder, {dir2} the one above it
+  {m}     the rule regex's first capture group
+  {label} the label
+The source id is "<package>:<group>"; byte-identical files are kept once whatever their names.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .labels import SOUND_LABELS
+
+AUDIO_EXTENSIONS = (".ogg", ".oga", ".wav", ".flac", ".mp3")
+
+
+@dataclass(frozen=True)
+class Rule:
+    pattern: str
+    label: str | None
+    group: str = "{stem}"
+
+    def __post_init__(self) -> None:
+        if self.label is not None and self.label not in SOUND_LABELS:
+            raise ValueError(f"rule {self.pattern!r}: {self.label!r} is not in SOUND_LABELS")
+        re.compile(self.pattern)
+
+
+@dataclass(frozen=True)
+class PackageSpec:
+    rules: tuple[Rule, ...]
+    archives: tuple[str, ...] = ()  # globs of zip archives (.pk3) inside the package to read members of
+    note: str = ""
+
+
+def _b(name: str) -> str:
+    """Regex for a file whose base name is `name` plus an optional variant number."""
+    return rf"(?:^|/)(?:{name})[-_ .]?\d*[a-z]?\.[a-z0-9]+$"
+
+
+_SKIP_COMMON = (
+    Rule(r"/music/", None),
+    Rule(r"(?:^|/)usr/share/doc/", None),
+)
+
+_DRUM_RULES = (
+    Rule(r"(?:^|/)[^/]*loop[^/]*$", None),
+    Rule(r"/varibreaks/|/beats_", None),
+    Rule(r"(?<![a-z])(crash|ride|hi-?hat|hhat|hat|splash|china|cymbal)", "cymbal", "{dir}:{m}"),
+    Rule(r"(?<![a-z])(kick|bass-?drum|bd|snare|tom|floortom|conga|bongo|cajon|djembe)", "drum", "{dir}:{m}"),
+)
+
+PACKAGES: dict[str, PackageSpec] = {
+    "megaglest-data": PackageSpec(
+        note="RTS: animals, ambience (tilesets), combat; unit voice lines (_ack/_select) skipped",
+        rules=_SKIP_COMMON + (
+            Rule(r"/menu/", None),
+            Rule(r"tilesets/[^/]+/sounds/rain", "rain"),
+            Rule(r"tilesets/[^/]+/sounds/wind", "wind"),
+            Rule(r"tilesets/[^/]+/sounds/(?:owl|hawk)", "bird call"),
+            Rule(r"tilesets/[^/]+/sounds/rooster", "rooster crowing"),
+            Rule(r"tilesets/[^/]+/sounds/chicken", "chicken clucking"),
+            Rule(r"tilesets/[^/]+/sounds/wolf", "wolf howling"),
+            Rule(r"tilesets/[^/]+/sounds/mudchute_cow", "cow mooing"),
+            Rule(_b(r"(?:cow|bull)_(?:ack|die|select|attack)"), "cow mooing", "{dir2}:{stem}"),
+            Rule(_b(r"pig_(?:ack|die|select|attack)"), "pig oinking", "{dir2}:{stem}"),
+            Rule(_b(r"chicken_(?:ack|die|select|standing)"), "chicken clucking", "{dir2}:{stem}"),
+            Rule(_b(r"sheep(?:_die)?"), "sheep bleating", "{dir2}:{stem}"),
+            Rule(_b(r"bee"), "bee buzzing"),
+            Rule(_b(r"eagle_(?:ack|die|select|attack)"), "bird call"),
+            Rule(_b(r"horseman_walk"), "horse"),
+            Rule(_b(r"swordman_attack"), "sword clash"),
+            Rule(_b(r"worker_harvest_wood"), "chopping wood"),
+            Rule(_b(r"anvil"), "hammering"),
+        ),
+    ),
+    "hedgewars-data": PackageSpec(
+        note="artillery game: voice packs (laughs, coughs, pain), weapons; spoken phrases skipped (text unsure)",
+        rules=_SKIP_COMMON + (
+            Rule(r"/voices/robot/", None),
+            Rule(r"/voices/[^/]+/laugh", "laughter", "{dir}:{stem}"),
+            Rule(r"/voices/[^/]+/poisoncough", "coughing", "{dir}:{stem}"),
+            Rule(r"/voices/[^/]+/(?:ow|ooff|ouch|poisonmoan)\d*\.", "groaning", "{dir}:{stem}"),
+            Rule(r"/voices/", None),
+            Rule(r"sounds/explosion\.", "explosion"),
+            Rule(r"sounds/shotgunfire\.", "gunshot"),
+            Rule(r"sounds/gun\.", "gunshot"),
+            Rule(r"sounds/minigun\.", "machine gun"),
+            Rule(r"sounds/splash\.", "water splashing"),
+            Rule(r"sounds/steps\.", "footsteps"),
+            Rule(r"sounds/bee\.", "bee buzzing"),
+            Rule(r"sounds/plane\.", "airplane"),
+            Rule(r"sounds/shutterclick\.", "camera shutter"),
+            Rule(r"sounds/beep\.", "beep"),
+            Rule(r"sounds/steam\.", "hissing"),
+        ),
+    ),
+    "wesnoth-1.16-data": PackageSpec(
+        note="turn-based strategy: animals, combat, ambience",
+        rules=_SKIP_COMMON + (
+            Rule(r"ambient/birds", "bird song"),
+            Rule(r"ambient/campfire", "fire crackling"),
+            Rule(r"ambient/wardrums", "drum"),
+            Rule(_b(r"explosion"), "explosion"),
+            Rule(_b(r"gunshot|thunderstick"), "gunshot"),
+            Rule(_b(r"lightning"), "thunder"),
+            Rule(_b(r"horse-(?:elf-)?canter|horse-die|horse-hit"), "horse"),
+            Rule(_b(r"human-(?:female-|old-)?(?:die|hit)|dwarf-(?:die|hit)|elf-hit|groan"), "groaning"),
+            Rule(_b(r"dwarf-laugh|witches-laugh"), "laughter"),
+            Rule(_b(r"wolf-growl"), "growling"),
+            Rule(_b(r"sword"), "sword clash"),
+            Rule(_b(r"hiss|hiss-big"), "hissing"),
+            Rule(_b(r"dagger-swish|(?:club|mace|staff|flail|hatchet|spear)-miss"), "whoosh"),
+        ),
+    ),
+    "widelands-data": PackageSpec(
+        note="settlers-like: animals, crafts (hammering, sawing, woodcutting)",
+        rules=_SKIP_COMMON + (
+            Rule(r"sound/animals/(bird\d)", "bird song", "{m}"),
+            Rule(r"sound/animals/crickets", "crickets chirping"),
+            Rule(r"sound/animals/frog", "frog croaking"),
+            Rule(r"sound/animals/wolf", "wolf howling"),
+            Rule(r"sound/farm/horse", "horse"),
+            Rule(r"sound/farm/ox", "cow mooing"),
+            Rule(r"sound/farm/sheep", "sheep bleating"),
+            Rule(r"sound/hammering/|sound/smiths/smith", "hammering"),
+            Rule(r"sound/atlanteans/saw/|sound/sawmill/", "sawing"),
+            Rule(r"sound/woodcutting/(?:fast_)?woodcutting", "chopping wood"),
+            Rule(r"sound/empire/(?:beer|wine)bubble", "bubbling"),
+        ),
+    ),
+    "scorched3d-data": PackageSpec(
+        note="artillery game: vehicles, animals, weather, explosions",
+        rules=_SKIP_COMMON + (
+            Rule(r"explosions/(?:exp|large|medium|small|xlarge|tank|napalm)\.", "explosion"),
+            Rule(r"explosions/(?:lightning|lightningbolt|thunder)\.|misc/thunder", "thunder"),
+            Rule(r"explosions/bees\.", "bee buzzing"),
+            Rule(r"misc/carhorn", "car horn"),
+            Rule(r"misc/(?:policecar|firetruck)", "siren"),
+            Rule(r"misc/(?:apache|helicopter)", "helicopter"),
+            Rule(r"misc/(?:cessna|f16|f18|jet)\d*\.", "airplane"),
+            Rule(r"misc/cheeringloop", "crowd cheering"),
+            Rule(r"misc/factoryloop", "machinery"),
+            Rule(r"misc/(?:cows|moo)\.", "cow mooing"),
+            Rule(r"misc/dog", "dog barking"),
+            Rule(r"misc/rooster", "rooster crowing"),
+            Rule(r"misc/scream", "scream"),
+            Rule(r"misc/sheep", "sheep bleating"),
+            Rule(r"misc/(?:birdchirp|birds)", "bird song"),
+            Rule(r"misc/camera", "camera shutter"),
+            Rule(r"misc/frogs", "frog croaking"),
+            Rule(r"misc/gull", "bird call"),
+            Rule(r"misc/oceanwaves", "ocean waves"),
+            Rule(r"misc/rain", "rain"),
+            Rule(r"misc/splash", "water splashing"),
+            Rule(r"misc/wolf", "wolf howling"),
+            Rule(r"misc/beep", "beep"),
+            Rule(r"shoot/machinegun", "machine gun"),
+            Rule(r"shoot/shotgun", "gunshot"),
+        ),
+    ),
+    "minetest-data": PackageSpec(
+        note="voxel sandbox: clean foley (doors, footsteps, glass, fire)",
+        rules=_SKIP_COMMON + (
+            Rule(r"/devtest/", None),
+            Rule(_b(r"default_break_glass"), "glass breaking"),
+            Rule(_b(r"doors_(?:door|steel_door|glass_door|fencegate)_(?:open|close)"), "door"),
+            Rule(_b(r"xpanes_steel_bar_door_(?:open|close)"), "door"),
+            Rule(_b(r"default_[a-z]+_footstep"), "footsteps"),
+            Rule(_b(r"default_cool_lava|fire_extinguish_flame"), "hissing"),
+            Rule(_b(r"env_sounds_water"), "water flowing"),
+            Rule(_b(r"fire_(?:fire|small|large)|default_furnace_active"), "fire crackling"),
+            Rule(_b(r"tnt_explode"), "explosion"),
+        ),
+    ),
+    "minetest-mod-homedecor": PackageSpec(
+        note="minetest home decor: shower, toilet, faucet, doors, doorbell",
+        rules=_SKIP_COMMON + (
+            Rule(_b(r"homedecor_shower|homedecor_faucet"), "water flowing"),
+            Rule(_b(r"homedecor_toilet_flush"), "toilet flush"),
+            Rule(_b(r"homedecor_door_(?:open|close)"), "door"),
+            Rule(_b(r"homedecor_doorbell"), "bell"),
+            Rule(_b(r"fire_small"), "fire crackling"),
+            Rule(_b(r"fire_extinguish"), "hissing"),
+        ),
+    ),
+    "minetest-mod-mesecons": PackageSpec(
+        note="minetest circuits: noteblock drums, switches",
+        rules=_SKIP_COMMON + (
+            Rule(_b(r"mesecons_noteblock_(?:snare|kick)"), "drum"),
+            Rule(_b(r"mesecons_noteblock_(?:hihat|crash|litecrash)"), "cymbal"),
+            Rule(_b(r"mesecons_button_(?:push|pop)|mesecons_lever|mesecons_switch"), "click"),
+        ),
+    ),
+    "minetest-mod-nether": PackageSpec(rules=(Rule(_b(r"nether_lava_bubble"), "bubbling"),)),
+    "minetest-mod-xdecor": PackageSpec(rules=(Rule(_b(r"xdecor_boiling_water"), "bubbling"),)),
+    "minetest-mod-mobs-redo": PackageSpec(rules=(Rule(_b(r"mobs_swing"), "whoosh"),)),
+    "minetest-mod-lucky-block": PackageSpec(rules=(Rule(_b(r"lightning"), "thunder"),)),
+    "lugaru-data": PackageSpec(
+        note="action game: dogs/wolves, footsteps, weather, combat foley",
+        rules=_SKIP_COMMON + (
+            Rule(r"sounds/alarm\.", "alarm"),
+            Rule(r"sounds/bark(?:growl)?\d*\.", "dog barking"),
+            Rule(r"sounds/(?:growl|snarl)\d*\.", "growling"),
+            Rule(r"sounds/fire(?:start)?\.", "fire crackling"),
+            Rule(r"sounds/footstep(?:grass|snow|stone)\d*\.", "footsteps"),
+            Rule(r"sounds/hawk\.", "bird call"),
+            Rule(r"sounds/(?:high|low|mid|move)?whoosh\.", "whoosh"),
+            Rule(r"sounds/clank\d*\.", "sword clash"),
+            Rule(r"sounds/wind\.", "wind"),
+            Rule(r"sounds/(?:thud|heavyimpact)\.", "thud"),
+            Rule(r"sounds/metalhit\.", "metal clanging"),
+        ),
+    ),
+    "sound-theme-freedesktop": PackageSpec(
+        note="desktop sound theme",
+        rules=(
+            Rule(_b(r"alarm-clock-elapsed"), "alarm"),
+            Rule(_b(r"bell"), "bell"),
+            Rule(_b(r"camera-shutter"), "camera shutter"),
+            Rule(_b(r"phone-incoming-call"), "telephone ringing"),
+        ),
+    ),
+    "oxygen-sounds": PackageSpec(rules=(Rule(_b(r"oxygen-im-phone-ring"), "telephone ringing"),)),
+    "yaru-theme-sound": PackageSpec(rules=(Rule(_b(r"bell"), "bell"),)),
+    "deepin-sound-theme": PackageSpec(rules=(Rule(_b(r"camera-shutter"), "camera shutter"),)),
+    "lomiri-sounds": PackageSpec(
+        rules=(
+            Rule(r"camera/click/camera_click", "camera shutter"),
+            Rule(r"ringtones/alarm", "alarm"),
+        ),
+    ),
+    "nexuiz-data": PackageSpec(
+        archives=("usr/share/games/nexuiz/data/data.pk3",),
+        note="arena shooter (sounds inside data.pk3): weapons, ambience, footsteps",
+        rules=(
+            Rule(r"sound/ambient/water\.|desertfactory/pipewater_loop", "water flowing"),
+            Rule(r"desertfactory/wind(?:howling|outside)_loop", "wind"),
+            Rule(r"desertfactory/cricket_loop", "crickets chirping"),
+            Rule(r"desertfactory/steam_(?:burst|loop|fade)", "hissing"),
+            Rule(r"desertfactory/generator_loop|sound/ambient/(?:machine|machinerydrone)\d*\.", "machinery"),
+            Rule(r"sound/weather/rain", "rain"),
+            Rule(r"sound/misc/(?:footstep|metalfootstep)\d*\.", "footsteps"),
+            Rule(r"sound/misc/(?:hitground|bodyimpact)\d*\.", "thud"),
+            Rule(r"player/(?:marine|soldier|specop|fricka|insurrectionist|pyria-skadi)/player/pain",
+                 "groaning", "{dir2}:{stem}"),
+            Rule(r"player/(?:marine|soldier|specop|fricka|insurrectionist|pyria-skadi)/player/falling\.",
+                 "scream", "{dir2}:{stem}"),
+            Rule(r"weapons/(?:shotgun_fire|campingrifle_fire)", "gunshot"),
+            Rule(r"weapons/uzi_fire", "machine gun"),
+            Rule(r"weapons/(?:rocket_impact|grenade_impact|rocket_det|hagexp)", "explosion"),
+            Rule(r"sound/kh/alarm", "alarm"),
+            Rule(r"sound/misc/mouseclick", "click"),
+        ),
+    ),
+    "openarena-data": PackageSpec(
+        archives=("usr/share/games/openarena/baseoa/pak0.pk3",),
+        note="arena shooter (sounds inside pak0.pk3): guns, footsteps, fire, wind",
+        rules=(
+            Rule(r"player/footsteps/(?:boot|step|clank|flesh|splash)\d*\.", "footsteps"),
+            Rule(r"weapons/shotgun/sshotf", "gunshot"),
+            Rule(r"weapons/machinegun/machgf|weapons/vulcan/vulcanf", "machine gun"),
+            Rule(r"weapons/rocket/rocklx|weapons/proxmine/wstbexpl", "explosion"),
+            Rule(r"sound/world/(?:fire|firesoft)\d*\.", "fire crackling"),
+            Rule(r"sound/world/wind\d*\.", "wind"),
+            Rule(r"sound/world/waterfall", "water flowing"),
+            Rule(r"sound/world/machinerydrone", "machinery"),
+            Rule(r"player/sarge/pain", "groaning"),
+            Rule(r"player/sarge/falling", "scream"),
+        ),
+    ),
+    "ufoai-sound": PackageSpec(
+        archives=("usr/share/games/ufoai/base/0snd.pk3",),
+        note="tactics game (sounds inside 0snd.pk3): footsteps on many floors, doors, weapons, ambience",
+        rules=(
+            Rule(r"footsteps/(?:carpet|dirt|grass|gravel|linoleum|metal|sand|snow|stone|tile|wood)", "footsteps"),
+            Rule(r"doors/(?:door\d-(?:open|close)|open_close|creak_low_short)", "door"),
+            Rule(r"misc/breakglass", "glass breaking"),
+            Rule(r"ambience/(?:fire|firesoft|smallfire)\d*\.", "fire crackling"),
+            Rule(r"ambience/thunder", "thunder"),
+            Rule(r"ambience/(?:water|waterfontain)\d*\.", "water flowing"),
+            Rule(r"ambience/cricket_loop", "crickets chirping"),
+            Rule(r"ambience/arcticwind", "wind"),
+            Rule(r"ambience/steam\.", "hissing"),
+            Rule(r"ambience/(?:machine|minepump)\.", "machinery"),
+            Rule(r"civilians/civfemscream", "scream"),
+            Rule(r"(?:civilians|soldiers)/(?:civ)?(?:fe)?malehurt", "groaning"),
+            Rule(r"weapons/bullet-(?:smg|chaingun|hmg|rifle-[38]x)", "machine gun"),
+            Rule(r"weapons/bullet-(?:pistol|rifle|rifle-1x|sniper|shotgun)\d*\.", "gunshot"),
+            Rule(r"weapons/explosion(?:-grenade|-rocket)?\.", "explosion"),
+            Rule(r"weapons/melee-swoosh", "whoosh"),
+            Rule(r"seq/sword-hit", "sword clash"),
+            Rule(r"ugv/diesel-(?:idle|move)", "engine running"),
+        ),
+    ),
+    "wordwarvi-sound": PackageSpec(
+        note="arcade shooter: explosions, screams, a car door; synthetic_* skipped",
+        rules=(
+            Rule(r"synthetic_", None),
+            Rule(_b(r"big_explosion|bombexplosion|missile_explosion"), "explosion"),
+            Rule(_b(r"toyota_celica_cardoor_sample"), "door"),
+            Rule(_b(r"fallingscreamhi"), "scream"),
+            Rule(_b(r"metalbang|clang"), "metal clanging"),
+            Rule(_b(r"hohoho"), "laughter"),
+            Rule(_b(r"ooooof"), "groaning"),
+            Rule(_b(r"missile_alarm"), "alarm"),
+        ),
+    ),
+    "hydrogen-drumkits": PackageSpec(note="drum machine kits: drum and cymbal one-shots", rules=_DRUM_RULES),
+    "hydrogen-data": PackageSpec(note="drum machine default kits", rules=_DRUM_RULES),
+    "hydrogen-drumkits-effects": PackageSpec(
+        note="guitar strums (one folder)",
+        rules=(Rule(r"guitarstrums/([a-g](?:sharp|flat|#|b)?(?:major|minor|maj|min|m)?\d*)[_.]", "guitar", "{m}"),),
+    ),
+}
+
+# Packages looked at and left out, with the reason (reported in the manifest).
+EXCLUDED_PACKAGES: dict[str, str] = {
+    "colobot-common-sounds": "files are numbered (sound001.wav ...), names give no label",
+    "xblast-tnt-sounds": "raw PCM with game-event names only",
+    "junior-sound": "metapackage, no audio",
+    "minetest-mod-throwing-arrows": "only sci-fi arrow effects",
+}
+
+# Local folders (--source-dir) use keyword rules on the file name.
+GENERIC_KEYWORDS: tuple[tuple[str, str], ...] = (
+    ("bark", "dog barking"), ("dog", "dog barking"), ("growl", "growling"), ("howl", "wolf howling"),
+    ("wolf", "wolf howling"), ("neigh", "horse"), ("horse", "horse"), ("moo", "cow mooing"),
+    ("cow", "cow mooing"), ("oink", "pig oinking"), ("pig", "pig oinking"), ("sheep", "sheep bleating"),
+    ("chicken", "chicken clucking"), ("rooster", "rooster crowing"), ("birdsong", "bird song"),
+    ("bird", "bird song"), ("cricket", "crickets chirping"), ("frog", "frog croaking"), ("bee", "bee buzzing"),
+    ("rain", "rain"), ("thunder", "thunder"), ("wind", "wind"), ("fire", "fire crackling"),
+    ("splash", "water splashing"), ("water", "water flowing"), ("waves", "ocean waves"), ("bubbl", "bubbling"),
+    ("hiss", "hissing"), ("horn", "car horn"), ("siren", "siren"), ("helicopter", "helicopter"),
+    ("airplane", "airplane"), ("engine", "engine running"), ("machinegun", "machine gun"),
+    ("gunshot", "gunshot"), ("explosion", "explosion"), ("sword", "sword clash"), ("whoosh", "whoosh"),
+    ("thud", "thud"), ("clang", "metal clanging"), ("glass", "glass breaking"), ("door", "door"),
+    ("toilet", "toilet flush"), ("shutter", "camera shutter"), ("phone", "telephone ringing"),
+    ("alarm", "alarm"), ("bell", "bell"), ("beep", "beep"), ("click", "click"), ("hammer", "hammering"),
+    ("saw", "sawing"), ("chop", "chopping wood"), ("machine", "machinery"), ("laugh", "laughter"),
+    ("cough", "coughing"), ("scream", "scream"), ("groan", "groaning"), ("cheer", "crowd cheering"),
+    ("footstep", "footsteps"), ("step", "footsteps"), ("drum", "drum"), ("snare", "drum"), ("kick", "drum"),
+    ("cymbal", "cymbal"), ("hihat", "cymbal"), ("guitar", "guitar"),
+)
+
+GENERIC_SPEC = PackageSpec(
+    note="local folder: file-name keywords",
+    rules=tuple(Rule(rf"(?:^|/)[^/]*(?<![a-z]){re.escape(k)}[^/]*$", label) for k, label in GENERIC_KEYWORDS),
+)
+
+_VARIANT = re.compile(r"[-_ .]?\d+[a-z]?$")
+
+
+@dataclass(frozen=True)
+class Match:
+    label: str
+    group: str
+
+
+def variant_stem(path: str) -> str:
+    """File name without extension and without one trailing variant number."""
+    base = path.rsplit("/", 1)[-1].rsplit("!", 1)[-1]
+    stem = base.rsplit(".", 1)[0].lower()
+    return _VARIANT.sub("", stem) or stem
+
+
+def match(spec: PackageSpec, path: str) -> Match | None:
+    """Label and source group of `path` under `spec`, or None to skip."""
+    low = path.lower()
+    for rule in spec.rules:
+        found = re.search(rule.pattern, low)
+        if found is None:
+            continue
+        if rule.label is None:
+            return None
+        parts = re.split(r"[/!]", low)
+        fields = {
+            "stem": variant_stem(low),
+            "dir": parts[-2] if len(parts) > 1 else "",
+            "dir2": parts[-3] if len(parts) > 2 else "",
+            "m": (found.group(1) if found.groups() and found.group(1) else "").lower(),
+            "label": rule.label,
+        }
+        return Match(rule.label, rule.group.format(**fields))
+    return None
+
+
+@dataclass
+class SkipCounts:
+    """Why files were not used, per package."""
+
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, package: str, reason: str, n: int = 1) -> None:
+        bucket = self.counts.setdefault(package, {})
+        bucket[reason] = bucket.get(reason, 0) + n

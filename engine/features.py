@@ -1,0 +1,86 @@
+"""Whisper encoder features for the acoustic path: every block's hidden states of each 10 s window,
+mean-pooled by 20 in time -> (layers, 25, width), as Whisper-AT / LTU-AS feed their TLTR."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .audio import SAMPLE_RATE, WINDOW_SAMPLES
+
+N_FFT = 400  # 25 ms
+HOP_LENGTH = 160  # 10 ms: 1000 mel frames per 10 s window
+WINDOW_FRAMES = WINDOW_SAMPLES // HOP_LENGTH  # 1000
+ENCODER_POSITIONS = WINDOW_FRAMES // 2  # 500 after the stride-2 convolution
+POOL = 20  # 500 positions / 20 = 25 acoustic tokens per window
+TOKENS_PER_WINDOW = ENCODER_POSITIONS // POOL  # 25
+BATCH_WINDOWS = 8  # windows per encoder call: bounds memory on long audio
+
+
+def mel_filters(n_mels: int) -> torch.Tensor:
+    """Whisper's Slaney-style mel filter bank, (n_mels, 201)."""
+    from transformers.audio_utils import mel_filter_bank
+
+    bank = mel_filter_bank(num_frequency_bins=N_FFT // 2 + 1, num_mel_filters=n_mels, min_frequency=0.0,
+                           max_frequency=SAMPLE_RATE / 2, sampling_rate=SAMPLE_RATE, norm="slaney", mel_scale="slaney")
+    return torch.from_numpy(bank.T.astype(np.float32))
+
+
+def log_mel_spectrogram(windows: torch.Tensor, filters: torch.Tensor) -> torch.Tensor:
+    """(batch, 160000) samples -> (batch, n_mels, 1000) Whisper log-mel, normalised per window."""
+    stft = torch.stft(windows, N_FFT, HOP_LENGTH, window=torch.hann_window(N_FFT, device=windows.device),
+                      return_complex=True)
+    power = stft[..., :-1].abs() ** 2  # Whisper drops the last frame
+    log_spec = torch.clamp(filters.to(windows.device) @ power, min=1e-10).log10()
+    log_spec = torch.maximum(log_spec, log_spec.amax(dim=(-2, -1), keepdim=True) - 8.0)
+    return (log_spec + 4.0) / 4.0
+
+
+class WhisperLayerFeatures:
+    """The encoder half of a Hugging Face Whisper checkpoint, run on 10 s windows."""
+
+    def __init__(self, hf_dir: Path, device: str = "cpu"):
+        from safetensors import safe_open
+        from transformers import WhisperConfig
+        from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+        config = WhisperConfig.from_pretrained(hf_dir)
+        config.max_source_positions = ENCODER_POSITIONS  # 10 s windows: the positional table is cut to 500 rows
+        encoder = WhisperEncoder(config)
+        prefix = "model.encoder."
+        with safe_open(str(Path(hf_dir) / "model.safetensors"), framework="pt") as f:
+            state = {k[len(prefix):]: f.get_tensor(k).float() for k in f.keys() if k.startswith(prefix)}
+        state["embed_positions.weight"] = state["embed_positions.weight"][:ENCODER_POSITIONS]
+        encoder.load_state_dict(state, strict=True)
+        self.encoder = encoder.eval().to(device)
+        self.filters = mel_filters(config.num_mel_bins)
+        self.device = device
+        self.n_layers = config.encoder_layers
+        self.width = config.d_model
+
+    @torch.inference_mode()
+    def __call__(self, windows: np.ndarray, progress: bool = False) -> torch.Tensor:
+        """(n, 160000) float32 windows -> (n, layers, 25, width) float32 features."""
+        out = []
+        batches = range(0, len(windows), BATCH_WINDOWS)
+        for start in tqdm(batches, desc="encoder", unit="batch", disable=not progress):
+            batch = torch.from_numpy(np.ascontiguousarray(windows[start : start + BATCH_WINDOWS])).to(self.device)
+            out.append(self._layer_states(log_mel_spectrogram(batch, self.filters)).cpu())
+        return torch.cat(out)
+
+    def _layer_states(self, mel: torch.Tensor) -> torch.Tensor:
+        enc = self.encoder
+        x = torch.nn.functional.gelu(enc.conv1(mel))
+        x = torch.nn.functional.gelu(enc.conv2(x)).permute(0, 2, 1)
+        x = x + enc.embed_positions.weight[: x.shape[1]]
+        states = []
+        for layer in enc.layers:  # each block's output; the last one before the final LayerNorm, as LTU-AS
+            x = layer(x, attention_mask=None)
+            x = x[0] if isinstance(x, tuple) else x
+            states.append(x)
+        stacked = torch.stack(states, dim=1)  # (batch, layers, 500, width)
+        batch, layers, time, width = stacked.shape
+        return stacked.reshape(batch, layers, time // POOL, POOL, width).mean(dim=3)

@@ -1,0 +1,216 @@
+"""The engine: audio -> (transcript {S}, acoustic tokens {A}, events) -> prompt -> LLM -> streamed answer.
+
+    engine = load()                      # models resolved and loaded once
+    context = engine.analyze("clip.wav")  # listen: ASR + encoder + TLTR, once per clip
+    for piece in engine.ask(context, "What is happening?"):
+        print(piece, end="")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from . import audio as audio_io
+from .asr import Transcript, WhisperASR
+from .audio import AudioSource, Window
+from .config import MODES, EngineConfig, SamplingOptions
+from .errors import InputError
+from .features import TOKENS_PER_WINDOW, WhisperLayerFeatures
+from .llm import LLM, GenerationStats, file_sha256
+from .prompt import PROMPT_FORMAT, build_prompt, describe_audio
+from .tltr import AdapterDims, AdapterInfo, AudioAdapter, check_pairing, load_adapter
+from .weights import resolve_adapter, resolve_llm, resolve_lora, resolve_whisper
+
+
+@dataclass(frozen=True)
+class Event:
+    label: str
+    score: float
+    start: float
+    end: float
+
+
+@dataclass
+class AudioContext:
+    """What the engine heard in one clip; reusable for any number of questions."""
+
+    id: str  # digest of the samples and the adapter: names the acoustic tokens in the KV cache
+    duration: float
+    transcript: Transcript
+    events: list[Event]
+    windows: list[Window]  # every 10 s window of the clip
+    token_windows: list[Window]  # the windows whose acoustic tokens go to the LLM (at most max_windows)
+    audio_tokens: np.ndarray  # (len(token_windows) * 25, n_embd)
+    window_tags: np.ndarray  # (len(windows), labels) tagging-head probabilities
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"duration": round(self.duration, 3), "transcript": self.transcript.text,
+                "language": self.transcript.language,
+                "segments": [asdict(s) for s in self.transcript.segments],
+                "events": [asdict(e) for e in self.events],
+                "windows": [[w.start, w.end] for w in self.token_windows]}
+
+
+class AnswerStream:
+    """Iterate for the answer's text pieces as they are generated; afterwards `text`, `stats`, `timings`."""
+
+    def __init__(self, pieces: Iterator[str], stats: GenerationStats, mode: str):
+        self._pieces = pieces
+        self.stats = stats
+        self.mode = mode
+        self.text = ""
+
+    def __iter__(self) -> Iterator[str]:
+        for piece in self._pieces:
+            self.text += piece
+            yield piece
+
+    def read(self) -> str:
+        for _ in self:
+            pass
+        return self.text.strip()
+
+    @property
+    def timings(self) -> dict[str, float]:
+        s = self.stats
+        return {"prefill": s.prefill_seconds, "first_token": s.first_token_seconds, "generate": s.generate_seconds,
+                "tokens_per_s": s.tokens_per_second}
+
+
+class Engine:
+    def __init__(self, config: EngineConfig | None = None):
+        self.config = config = config or EngineConfig()
+        self.whisper = resolve_whisper(config.whisper)
+        self.llm_path = resolve_llm(config.llm)
+        self.llm_sha256 = file_sha256(self.llm_path)
+        adapter_path = resolve_adapter(config.adapter, self.whisper, self.llm_sha256)
+        self.lora_path = resolve_lora(config.lora, adapter_path)
+        device = config.torch_device
+        self.features = WhisperLayerFeatures(self.whisper.hf_dir, device)
+        self.asr = WhisperASR(self.whisper.ggml_path, config.threads, config.language)
+        self.llm = LLM(self.llm_path, config.n_ctx, config.n_batch, config.threads, config.gpu_layers, self.lora_path)
+        if adapter_path is not None:
+            self.adapter, self.adapter_info = load_adapter(adapter_path)
+            check_pairing(self.adapter_info, self.adapter.dims, self.whisper.id, self.features.n_layers,
+                          self.features.width, self.llm_sha256, self.llm.n_embd, PROMPT_FORMAT, adapter_path)
+        else:  # no trained weights for this pair: the machinery runs, and every output says it is untrained
+            self.adapter, self.adapter_info = _untrained_adapter(self, self.llm.n_embd)
+        self.adapter = self.adapter.to(device).eval()
+        self.adapter_path = adapter_path
+        self._device = device
+        self._listen_lock = threading.Lock()  # whisper.cpp and the encoder are used by one caller at a time
+        self._llm_lock = threading.Lock()  # one KV cache: one conversation decodes at a time
+
+    @property
+    def trained(self) -> bool:
+        return self.adapter_info.trained != "untrained"
+
+    @property
+    def models(self) -> dict:
+        return {"whisper": self.whisper.id, "whisper_source": self.whisper.source, "llm": self.llm_path.name,
+                "llm_sha256": self.llm_sha256[:12], "adapter": str(self.adapter_path or "untrained (random init)"),
+                "adapter_training": self.adapter_info.trained, "lora": str(self.lora_path or "none"),
+                "device": self._device, "prompt_format": PROMPT_FORMAT}
+
+    def analyze(self, source: AudioSource, progress: bool = False, sample_rate: int | None = None) -> AudioContext:
+        """Listen to a clip once: transcript, per-window events, and the acoustic tokens for the LLM."""
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+        samples = audio_io.load_audio(source, self.config.max_duration, sample_rate)
+        timings["decode"] = time.perf_counter() - clock
+        windows = audio_io.windows(samples)
+        with self._listen_lock:
+            clock = time.perf_counter()
+            transcript = self.asr(samples, progress=progress)
+            timings["asr"] = time.perf_counter() - clock
+            clock = time.perf_counter()
+            stacked = np.stack([audio_io.window_samples(samples, w) for w in windows])
+            features = self.features(stacked, progress=progress)
+            timings["encoder"] = time.perf_counter() - clock
+            clock = time.perf_counter()
+            with torch.inference_mode():
+                tokens, tag_logits = self.adapter(features.to(self._device))
+            timings["tltr"] = time.perf_counter() - clock
+        token_windows = _spread(windows, self.config.max_windows)
+        picked = torch.tensor([w.index for w in token_windows])
+        audio_tokens = tokens[picked].reshape(-1, tokens.shape[-1]).float().cpu().numpy()
+        window_tags = torch.sigmoid(tag_logits).float().cpu().numpy()
+        digest = hashlib.sha1(samples.tobytes())
+        digest.update(str(self.adapter_path).encode())
+        return AudioContext(digest.hexdigest()[:16], samples.size / audio_io.SAMPLE_RATE, transcript,
+                            self._events(window_tags, windows), windows, token_windows, audio_tokens, window_tags,
+                            timings)
+
+    def _events(self, window_tags: np.ndarray, windows: Sequence[Window]) -> list[Event]:
+        """Labels above the threshold, as time spans of consecutive windows, strongest first."""
+        labels = self.adapter.dims.labels
+        events = []
+        for k in np.argsort(-window_tags.max(axis=0)):
+            above = window_tags[:, k] >= self.config.event_threshold
+            i = 0
+            while i < len(windows):
+                if above[i]:
+                    j = i
+                    while j + 1 < len(windows) and above[j + 1]:
+                        j += 1
+                    events.append(Event(labels[k], round(float(window_tags[i:j + 1, k].max()), 3),
+                                        windows[i].start, round(windows[j].end, 2)))
+                    i = j + 1
+                else:
+                    i += 1
+        return sorted(events, key=lambda e: -e.score)[: self.config.max_events]
+
+    def ask(self, context: AudioContext, question: str, history: Sequence[tuple[str, str]] = (),
+            mode: str | None = None, sampling: SamplingOptions | None = None) -> AnswerStream:
+        """Stream the answer to `question` about `context`; `history` holds earlier (question, answer) turns."""
+        mode = mode or self.config.mode
+        if mode not in MODES:
+            raise InputError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        question = (question or "").strip()
+        if not question:
+            raise InputError("the question is empty")
+        sampling = sampling or self.config.sampling
+        description = describe_audio(mode, context.transcript.text, context.transcript.timed_text(),
+                                     [(e.label, e.start, e.end) for e in context.events],
+                                     [(w.start, w.end) for w in context.token_windows])
+        soft = mode == "soft"
+        prompt, _ = build_prompt(self.llm, question, history, description, context.id if soft else None,
+                                 context.audio_tokens if soft else None, reserve=sampling.max_tokens)
+        stats = GenerationStats()
+
+        def generate() -> Iterator[str]:
+            with self._llm_lock:
+                yield from self.llm.generate(prompt, sampling, stats)
+
+        return AnswerStream(generate(), stats, mode)
+
+
+def _spread(windows: Sequence[Window], cap: int) -> list[Window]:
+    """At most `cap` windows, evenly spread over the clip so every part of it is represented."""
+    if len(windows) <= cap:
+        return list(windows)
+    picks = np.linspace(0, len(windows) - 1, cap).round().astype(int)
+    return [windows[i] for i in dict.fromkeys(picks.tolist())]
+
+
+def _untrained_adapter(engine: Engine, n_embd: int) -> tuple[AudioAdapter, AdapterInfo]:
+    from .data.labels import SOUND_LABELS
+
+    torch.manual_seed(0)  # the same random projector every run, so results are at least reproducible
+    dims = AdapterDims(engine.features.n_layers, engine.features.width, n_embd, tuple(SOUND_LABELS))
+    info = AdapterInfo(engine.whisper.id, engine.llm_path.name, engine.llm_sha256, PROMPT_FORMAT, "untrained")
+    return AudioAdapter(dims), info
+
+
+def load(config: EngineConfig | None = None, **overrides) -> Engine:
+    """Resolve and load every model: `load()` for the embedded defaults, `load(whisper="tiny.en")` etc."""
+    config = (config or EngineConfig()).replace(**overrides) if overrides else (config or EngineConfig())
+    return Engine(config)

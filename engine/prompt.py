@@ -1,0 +1,59 @@
+"""The prompt: acoustic tokens {A} first (as LTU-AS), then the chat in the GGUF's own template, whose first
+user turn carries the question {Q} and what was heard: the transcript {S}, and in `tags` mode the events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .llm import LLM, Embeddings, Prompt
+
+PROMPT_FORMAT = "ltu-as-chat/1"  # adapters record it: a change here invalidates trained weights
+SYSTEM = ("You listen to an audio recording and answer questions about its sounds and its speech. "
+          "Answer briefly and only from what was heard.")
+
+
+def describe_audio(mode: str, transcript_text: str, timed_transcript: str, events: Sequence[tuple[str, float, float]],
+                   windows: Sequence[tuple[float, float]]) -> str:
+    """The text that tells the LLM what was heard; `events` are (label, start, end), `windows` the (start, end)
+    of each block of acoustic tokens in `soft` mode."""
+    lines = []
+    if mode == "soft" and len(windows) > 1:
+        spans = ", ".join(f"{a:.0f}-{b:.0f} s" for a, b in windows)
+        lines.append(f"Audio: {len(windows)} parts of 10 s, in order: {spans}.")
+    if mode == "tags":
+        heard = ", ".join(f"{label} ({a:.0f}-{b:.0f} s)" for label, a, b in events)
+        lines.append(f"Sounds: {heard or 'none recognised'}.")
+    if not transcript_text:
+        lines.append("Speech: none.")
+    elif len(windows) > 1 or timed_transcript.count("\n") > 0:
+        lines.append(f"Speech:\n{timed_transcript}")
+    else:
+        lines.append(f'Speech: "{transcript_text}"')
+    return "\n".join(lines)
+
+
+def build_prompt(llm: LLM, question: str, history: Sequence[tuple[str, str]], description: str,
+                 audio_key: str | None = None, audio_tokens: np.ndarray | None = None,
+                 reserve: int = 0) -> tuple[Prompt, int]:
+    """[acoustic tokens] + chat tokens. The oldest turns are dropped until the prompt leaves `reserve` positions
+    free in the context; returns the prompt and how many history turns it kept."""
+    history = list(history)
+    n_audio = 0 if audio_tokens is None else len(audio_tokens)
+    while True:
+        messages = [{"role": "system", "content": SYSTEM}]
+        for i, (q, a) in enumerate([*history, (question, None)]):
+            content = f"{q}\n\n{description}" if i == 0 else q  # what was heard goes with the first question
+            messages.append({"role": "user", "content": content})
+            if a is not None:
+                messages.append({"role": "assistant", "content": a})
+        tokens = llm.render_chat(messages)
+        if n_audio + len(tokens) + reserve <= llm.n_ctx or not history:
+            break
+        history = history[1:]
+    prompt: Prompt = []
+    if audio_tokens is not None:
+        prompt.append(Embeddings(audio_key or "audio", audio_tokens))
+    prompt.append(tokens)
+    return prompt, len(history)

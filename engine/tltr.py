@@ -1,0 +1,133 @@
+"""Acoustic tokens {A}: the time-and-layer-wise transformer (TLTR) of Whisper-AT / LTU-AS, the projector
+to the LLM's embedding width, and the sound-event tagging head; saved as safetensors with metadata that
+names the models they were trained with, and refused when paired with others."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import ModelError
+
+ADAPTER_FORMAT = "ltu-as-adapter/1"
+
+
+@dataclass(frozen=True)
+class AdapterDims:
+    n_layers: int  # Whisper encoder blocks (6 tiny/base)
+    whisper_width: int  # Whisper d_model (384 tiny, 512 base)
+    n_embd: int  # the LLM's embedding width (576 SmolLM2-135M)
+    labels: tuple[str, ...]  # the tagging head's classes
+    width: int = 512  # TLTR width ("tl_down_tr_512_1_8" in Whisper-AT)
+    time_heads: int = 1
+    layer_heads: int = 8
+
+
+class ResidualAttentionBlock(nn.Module):
+    """Pre-norm transformer block, as in Whisper."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.attn_ln = nn.LayerNorm(width)
+        self.attn = nn.MultiheadAttention(width, heads, batch_first=True)
+        self.mlp_ln = nn.LayerNorm(width)
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.attn_ln(x)
+        x = x + self.attn(h, h, h, need_weights=False)[0]
+        return x + self.mlp(self.mlp_ln(x))
+
+
+class TLTR(nn.Module):
+    """(batch, layers, time, whisper_width) -> (batch, time, width): attention over time within each layer,
+    then over layers at each time step, then the mean over layers."""
+
+    def __init__(self, dims: AdapterDims):
+        super().__init__()
+        self.down = nn.Sequential(nn.LayerNorm(dims.whisper_width), nn.Linear(dims.whisper_width, dims.width))
+        self.time_block = ResidualAttentionBlock(dims.width, dims.time_heads)
+        self.layer_block = ResidualAttentionBlock(dims.width, dims.layer_heads)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        batch, layers, time, _ = features.shape
+        x = self.time_block(self.down(features).reshape(batch * layers, time, -1))
+        x = x.reshape(batch, layers, time, -1).transpose(1, 2).reshape(batch * time, layers, -1)
+        return self.layer_block(x).mean(dim=1).reshape(batch, time, -1)
+
+
+class AudioAdapter(nn.Module):
+    """TLTR + projector (LayerNorm without affine + Linear, as LTU-AS) + tagging head."""
+
+    def __init__(self, dims: AdapterDims):
+        super().__init__()
+        self.dims = dims
+        self.tltr = TLTR(dims)
+        self.projector = nn.Sequential(nn.LayerNorm(dims.width, elementwise_affine=False), nn.Linear(dims.width, dims.n_embd))
+        self.tagger = nn.Sequential(nn.LayerNorm(dims.width), nn.Linear(dims.width, len(dims.labels)))
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """features (batch, layers, 25, whisper_width) -> tokens (batch, 25, n_embd), tag logits (batch, labels)."""
+        hidden = self.tltr(features)
+        return self.projector(hidden), self.tagger(hidden.mean(dim=1))
+
+
+@dataclass(frozen=True)
+class AdapterInfo:
+    """What an adapter file was trained with; stored as safetensors metadata."""
+
+    whisper: str  # Whisper model id: name + weights digest
+    llm: str  # GGUF file name
+    llm_sha256: str
+    prompt_format: str
+    trained: str  # what training it had ("untrained" for a fresh init)
+
+
+def save_adapter(adapter: AudioAdapter, info: AdapterInfo, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    metadata = {"format": ADAPTER_FORMAT, "dims": json.dumps(asdict(adapter.dims)), **asdict(info)}
+    state = {k: v.detach().contiguous().cpu() for k, v in adapter.state_dict().items()}
+    tmp = Path(path).with_suffix(".tmp")
+    save_file(state, str(tmp), metadata=metadata)
+    tmp.replace(path)
+
+
+def load_adapter(path: Path) -> tuple[AudioAdapter, AdapterInfo]:
+    from safetensors import SafeTensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            if metadata.get("format") != ADAPTER_FORMAT:
+                raise ModelError(f"{path} is not an LTU-AS adapter file (format {metadata.get('format')!r})")
+            dims_dict = json.loads(metadata["dims"])
+            dims = AdapterDims(**{**dims_dict, "labels": tuple(dims_dict["labels"])})
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafeTensorError, OSError, KeyError, TypeError, json.JSONDecodeError) as error:
+        raise ModelError(f"cannot read adapter {path}: {str(error).splitlines()[0]}") from None
+    adapter = AudioAdapter(dims)
+    try:
+        adapter.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise ModelError(f"adapter {path} does not match its own dimensions: {str(error).splitlines()[0]}") from None
+    info = AdapterInfo(**{k: metadata.get(k, "") for k in AdapterInfo.__dataclass_fields__})
+    return adapter.eval(), info
+
+
+def check_pairing(info: AdapterInfo, dims: AdapterDims, whisper: str, n_layers: int, whisper_width: int,
+                  llm_sha256: str, n_embd: int, prompt_format: str, path: Path) -> None:
+    """Refuse an adapter trained for other models: its tokens would be silent garbage to the LLM."""
+    problems = []
+    if (dims.n_layers, dims.whisper_width) != (n_layers, whisper_width) or info.whisper != whisper:
+        problems.append(f"it was trained on Whisper {info.whisper}, not {whisper}")
+    if dims.n_embd != n_embd or info.llm_sha256 != llm_sha256:
+        problems.append(f"it was trained for LLM {info.llm} (n_embd {dims.n_embd}), not this one (n_embd {n_embd})")
+    if info.prompt_format != prompt_format:
+        problems.append(f"its prompt format {info.prompt_format!r} is not {prompt_format!r}")
+    if problems:
+        raise ModelError(f"adapter {Path(path).name} does not fit: " + "; ".join(problems))

