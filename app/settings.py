@@ -40,6 +40,7 @@ class AppSettings:
     max_queue: int = 32  # waiting requests per event; more are told the server is busy
     engines: int = 2  # distinct model sets kept loaded (a session that picks another LLM loads a second)
     whisper: str = "base"
+    custom_llm: bool = True  # may a visitor point the app at another GGUF file on this machine?
 
     @property
     def max_upload_bytes(self) -> int:
@@ -54,4 +55,6 @@ class AppSettings:
                    concurrency=int(_number("LTU_AS_CONCURRENCY", 0)) or default_concurrency(),
                    max_queue=int(_number("LTU_AS_MAX_QUEUE", cls.max_queue)),
                    engines=max(1, int(_number("LTU_AS_ENGINES", cls.engines))),
-                   whisper=os.environ.get("LTU_AS_WHISPER") or cls.whisper)
+                   whisper=os.environ.get("LTU_AS_WHISPER") or cls.whisper,
+                   # on a public Space, visitors must not name files on the server; locally they may
+                   custom_llm=os.environ.get("LTU_AS_CUSTOM_LLM", "0" if os.environ.get("SPACE_ID") else "1") == "1")

@@ -45,11 +45,15 @@ class WhisperASR:
         self._model = Model(str(ggml_path), redirect_whispercpp_logs_to=None, n_threads=n_threads,
                             print_progress=False, print_realtime=False)
         self.multilingual = bool(_native().whisper_is_multilingual(self._model._ctx))
-        self.language = language or ("auto" if self.multilingual else "en")
+        self.language = language or ("" if self.multilingual else "en")  # "" = detect (whisper.cpp)
 
     def __call__(self, audio: np.ndarray, progress: bool = False) -> Transcript:
         duration = audio.size / SAMPLE_RATE
-        with tqdm(total=round(duration), unit="s", desc="transcribe", disable=not progress) as bar:
+        from pywhispercpp.utils import redirect_stderr
+
+        # whisper.cpp logs to the stderr file descriptor; silence it unless a progress bar is shown there anyway
+        with tqdm(total=round(duration), unit="s", desc="transcribe", disable=not progress) as bar, \
+                redirect_stderr(to=False if progress else None):
             def advance(segment) -> None:
                 bar.update(max(0, min(round(segment.t1 / 100), bar.total) - bar.n))
 

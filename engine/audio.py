@@ -15,6 +15,7 @@ WINDOW_SECONDS = 10  # LTU-AS's unit: one window gives 25 acoustic tokens
 WINDOW_SAMPLES = WINDOW_SECONDS * SAMPLE_RATE  # 160000 samples in a 10-second window
 SILENCE_PEAK = 10 ** (-70 / 20)  # a peak below -70 dBFS carries nothing to listen to
 MIN_SAMPLES = SAMPLE_RATE // 100  # 10 ms: shorter is not a clip
+SOUNDFILE_MAGIC = (b"RIFF", b"RIFX", b"fLaC", b"OggS")  # wav, flac, ogg: read by libsndfile
 
 AudioSource = str | Path | bytes | np.ndarray
 
@@ -58,20 +59,27 @@ def _from_array(array: np.ndarray, sample_rate: int) -> np.ndarray:
 
 
 def _decode(file: Path | io.BytesIO, name: str, max_duration: float) -> np.ndarray:
-    """soundfile for wav/flac/ogg (fast, exact); PyAV (FFmpeg inside the wheel) for everything else."""
+    """soundfile for wav/flac/ogg (fast, exact); PyAV (FFmpeg inside the wheel) for everything else. The
+    container is told by its magic bytes, not its name (libsndfile's mp3 reader prints to stderr)."""
     import soundfile
 
-    try:
-        with soundfile.SoundFile(file) as f:
-            if f.frames / f.samplerate > max_duration:
-                raise InputError(f"{name} lasts {f.frames / f.samplerate:.0f} s, over the {max_duration:.0f} s limit")
-            data = f.read(dtype="float32", always_2d=True)
-            return _resample(data.mean(axis=1), f.samplerate)
-    except InputError:
-        raise
-    except Exception:
-        if isinstance(file, io.BytesIO):
-            file.seek(0)
+    if isinstance(file, io.BytesIO):
+        magic = file.getvalue()[:4]
+    else:
+        with open(file, "rb") as f:
+            magic = f.read(4)
+    if magic in SOUNDFILE_MAGIC:
+        try:
+            with soundfile.SoundFile(file) as f:
+                if f.frames / f.samplerate > max_duration:
+                    raise InputError(f"{name} lasts {f.frames / f.samplerate:.0f} s, over the {max_duration:.0f} s limit")
+                data = f.read(dtype="float32", always_2d=True)
+                return _resample(data.mean(axis=1), f.samplerate)
+        except InputError:
+            raise
+        except Exception:  # e.g. a truncated header: FFmpeg is more forgiving, or gives the better message
+            if isinstance(file, io.BytesIO):
+                file.seek(0)
     return _decode_av(file, name, max_duration)
 
 
@@ -98,8 +106,8 @@ def _decode_av(file: Path | io.BytesIO, name: str, max_duration: float) -> np.nd
                 chunks.append(out.to_ndarray().reshape(-1))
     except InputError:
         raise
-    except Exception as error:  # FFmpeg's errors name the codec problem; keep its first line
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    except Exception as error:  # FFmpeg's errors name the problem; keep its words, not its errno and path
+        reason = getattr(error, "strerror", None) or (str(error).splitlines() or [type(error).__name__])[0]
         raise InputError(f"{name} is not a readable audio file ({reason})") from None
     if not chunks:
         raise InputError(f"{name} contains no audio samples")

@@ -84,7 +84,7 @@ def read_ct2(model_bin: Path) -> dict[str, np.ndarray]:
             raise ValueError(f"{model_bin}: {name} has unsupported CTranslate2 dtype id {dtype_id}")
         dtype = np.dtype(CT2_DTYPES[dtype_id])
         if nbytes != int(np.prod(shape)) * dtype.itemsize:
-            raise ValueError(f"{model_bin}: {name} holds {nbytes} bytes, shape {shape} needs more")
+            raise ValueError(f"{model_bin}: {name} holds {nbytes} bytes, wrong for {dtype} {shape}")
         variables[name] = np.frombuffer(take(nbytes), dtype=dtype).reshape(shape)
     for _ in range(unpack("I")[0]):
         alias, target = string(), string()
@@ -120,7 +120,7 @@ class WhisperDims:
 def _n_layers(w: dict[str, np.ndarray], side: str) -> int:
     # a regex, not a prefix test: "layer_" also starts "layer_norm"
     found = {int(m[1]) for name in w if (m := re.match(rf"{side}/layer_(\d+)/", name))}
-    if found != set(range(len(found))) or not found:
+    if not found or found != set(range(len(found))):
         raise ValueError(f"{side} layers are missing or not numbered 0..n-1: {sorted(found)}")
     return len(found)
 
@@ -134,8 +134,8 @@ def whisper_dims(w: dict[str, np.ndarray]) -> WhisperDims:
     for name, value in expected.items():
         if name in w and int(w[name]) != value:
             raise ValueError(f"unsupported Whisper variant: {name} = {int(w[name])}, expected {value}")
-    if w["decoder/embeddings/weight"].dtype not in (np.float16, np.float32):
-        raise ValueError("quantized CTranslate2 models are not supported: convert with float16")
+    if any(a.dtype.kind != "f" for a in w.values() if a.ndim > 0):
+        raise ValueError("quantized (int8) CTranslate2 models are not supported: use a float16 one")
     n_audio_state, n_mels, _ = w["encoder/conv1/weight"].shape
     n_vocab, n_text_state = w["decoder/embeddings/weight"].shape
     return WhisperDims(
@@ -206,13 +206,12 @@ def openai_tensors(w: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     norm("encoder.ln_post", "encoder/layer_norm")
     norm("decoder.ln", "decoder/layer_norm")
 
-    # Whisper ties the output projection to the token embedding; both targets assume it.
-    projection = w.get("decoder/projection/weight", out["decoder.token_embedding.weight"])
-    if projection is not out["decoder.token_embedding.weight"] and not np.array_equal(
-        projection, out["decoder.token_embedding.weight"]
-    ):
+    # Whisper ties the output projection to the token embedding (CT2 stores an alias); both
+    # targets tie them too, so a projection of its own would be silently lost
+    embedding = out["decoder.token_embedding.weight"]
+    projection = get("decoder/projection/weight") if "decoder/projection/weight" in w else embedding
+    if projection is not embedding and not np.array_equal(projection, embedding):
         raise ValueError("decoder/projection/weight differs from the token embedding (untied)")
-    used.add("decoder/projection/weight")
     unused = sorted(name for name, a in w.items() if a.ndim > 0 and name not in used)
     if unused:
         raise ValueError(f"unknown CTranslate2 Whisper tensors: {unused[:5]}")
@@ -323,10 +322,13 @@ def hf_generation_config(dims: WhisperDims, tok: SpecialTokens, ct2_config: dict
     from transformers import GenerationConfig
 
     # English-only models have language tokens in the vocabulary but were never trained on them;
-    # like openai's *.en checkpoints, they get no language or task table.
+    # like openai's *.en checkpoints, they get no language or task table. Multilingual ones
+    # transcribe by default (openai's forced_decoder_ids [[1, None], [2, transcribe]]): without a
+    # task, transformers prompts <|sot|><|lang|><|notimestamps|> and the decoder stops early.
     languages = {
         "lang_to_id": tok.languages,
         "task_to_id": {"translate": tok.translate, "transcribe": tok.transcribe},
+        "task": "transcribe",
     }
     return GenerationConfig(
         bos_token_id=tok.eot,
@@ -350,10 +352,16 @@ def hf_tokenizer(tokenizer_json: Path, dims: WhisperDims, tok: SpecialTokens) ->
     """The fast tokenizer, completed to the model's vocabulary size."""
     from transformers import WhisperTokenizerFast
 
+    added = json.loads(Path(tokenizer_json).read_text(encoding="utf-8"))["added_tokens"]
+    specials = [t["content"] for t in sorted(added, key=lambda t: t["id"]) if t["special"]]
     eot = "<|endoftext|>"
     tokenizer = WhisperTokenizerFast(
-        tokenizer_file=str(tokenizer_json), bos_token=eot, eos_token=eot, unk_token=eot, pad_token=eot
-    )
+        tokenizer_file=str(tokenizer_json),
+        bos_token=eot, eos_token=eot, unk_token=eot, pad_token=eot,
+        # registered in id order: WhisperTokenizer takes the last special id + 1 as the first
+        # timestamp token, and skip_special_tokens drops only registered ones
+        extra_special_tokens=[t for t in specials if t != eot],
+    )  # fmt: skip
     # faster-whisper's tokenizer.json stops at <|notimestamps|>; openai's tokenizer goes on with
     # the timestamp tokens <|0.00|> .. <|30.00|> up to n_vocab
     n_timestamps = dims.n_vocab - tok.no_timestamps - 1
@@ -419,7 +427,9 @@ def verify_hf(ct2_dir: Path, hf_dir: Path) -> float:
     """
     from transformers import WhisperForConditionalGeneration
 
-    model, info = WhisperForConditionalGeneration.from_pretrained(hf_dir, output_loading_info=True)
+    model, info = WhisperForConditionalGeneration.from_pretrained(
+        hf_dir, output_loading_info=True, local_files_only=True
+    )
     problems = {k: v for k, v in info.items() if v}
     if problems:
         raise ValueError(f"{hf_dir}: transformers loading reports {problems}")
@@ -477,11 +487,10 @@ def ggml_vocab(tokenizer: dict, eot: int) -> list[bytes]:
 
 
 def _ggml_type(name: str, a: np.ndarray) -> int:
-    # whisper.cpp allocates matrices (incl. conv kernels) in the file's f16 type; it keeps
-    # vectors and both positional embeddings in f32, and checks each tensor's type on load
-    if a.ndim < 2 or name.endswith("positional_embedding"):
-        return GGML_F32
-    return GGML_F16
+    # whisper.cpp allocates the matrices (linear and conv kernels, token embedding) in the file's
+    # f16 type and everything else (biases, norms, positional embeddings) in f32; it rejects a
+    # tensor whose stored type differs
+    return GGML_F16 if name.endswith(".weight") and a.ndim >= 2 else GGML_F32
 
 
 def _ggml_tensors(w: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -98,7 +98,7 @@ def save_adapter(adapter: AudioAdapter, info: AdapterInfo, path: Path) -> None:
 
 
 def load_adapter(path: Path) -> tuple[AudioAdapter, AdapterInfo]:
-    from safetensors import SafeTensorError, safe_open
+    from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(path), framework="pt") as f:
@@ -108,7 +108,7 @@ def load_adapter(path: Path) -> tuple[AudioAdapter, AdapterInfo]:
             dims_dict = json.loads(metadata["dims"])
             dims = AdapterDims(**{**dims_dict, "labels": tuple(dims_dict["labels"])})
             state = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafeTensorError, OSError, KeyError, TypeError, json.JSONDecodeError) as error:
+    except (SafetensorError, OSError, KeyError, TypeError, json.JSONDecodeError) as error:
         raise ModelError(f"cannot read adapter {path}: {str(error).splitlines()[0]}") from None
     adapter = AudioAdapter(dims)
     try:

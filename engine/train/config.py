@@ -1,0 +1,45 @@
+"""The one training configuration. Stage defaults follow LTU-AS (learning rates 1e-3 / 1e-4 / 2e-4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..weights import REPO_WEIGHTS, cache_dir
+
+# stage -> (what trains, learning rate, steps on this CPU)
+STAGES = {
+    0: ("TLTR + tagging head on sound labels (Whisper-AT)", 1e-3, 1500),
+    1: ("projector on closed-ended classification QA, LLM frozen", 1e-3, 600),
+    2: ("TLTR + projector + LoRA on classification QA", 1e-4, 600),
+    3: ("everything on open + closed QA", 2e-4, 600),
+}
+
+
+@dataclass
+class TrainConfig:
+    stage: int
+    data: Path = field(default_factory=lambda: cache_dir() / "data")
+    features: Path | None = None  # default: <cache>/features/<whisper name>
+    out: Path = REPO_WEIGHTS
+    whisper: str = "base"
+    llm: str | None = None
+    objective: str = "answer"  # or "invariance" (AudioChatLlama): targets = the frozen LLM's answer to the transcript
+    steps: int | None = None  # default: STAGES[stage]
+    lr: float | None = None
+    batch_size: int = 8
+    eval_every: int = 100
+    seed: int = 0
+    max_answer_tokens: int = 48  # longer answers are cut (the closed-ended ones are a few words)
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ValueError(f"stage must be one of {sorted(STAGES)}")
+        if self.objective not in ("answer", "invariance"):
+            raise ValueError("objective must be 'answer' or 'invariance'")
+        self.steps = self.steps or STAGES[self.stage][2]
+        self.lr = self.lr or STAGES[self.stage][1]
+        self.features = self.features or cache_dir() / "features" / self.whisper

@@ -1,0 +1,192 @@
+"""The training-data builder on real audio: a sox-made source folder, espeak-ng speech, mixtures, and
+(when apt can reach Debian) one small real package. No mocks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from engine.data import SOUND_LABELS, HeldOutError, assert_allowed, build, is_held_out
+from engine.data.music import midi_bytes, plan_pieces
+from engine.data.rules import PACKAGES, match, variant_stem
+from engine.data.split import split_of_source, split_of_sources
+
+RECORD_FIELDS = {"instruction", "input", "audio_id", "dataset", "task", "output", "labels", "split"}
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("sox") is None or shutil.which("espeak-ng") is None, reason="needs sox and espeak-ng"
+)
+
+
+def _sox(path: Path, *effects: str, rate: int = 44100, channels: int = 2) -> None:
+    subprocess.run(["sox", "-n", "-r", str(rate), "-c", str(channels), str(path), *effects], check=True,
+                   capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def source_dir(tmp_path_factory) -> Path:
+    """Recordings with telling names, in several formats, rates and channel counts; one unlabelled, one long."""
+    d = tmp_path_factory.mktemp("sounds")
+    _sox(d / "thunder1.wav", "synth", "1.5", "brownnoise", "vol", "0.6", "fade", "0", "1.5", "1.2")
+    _sox(d / "thunder2.wav", "synth", "2", "brownnoise", "vol", "0.5", "fade", "0", "2", "1.5")
+    _sox(d / "dog_bark.ogg", "synth", "0.4", "square", "300", "vol", "0.4", rate=22050, channels=1)
+    _sox(d / "rain_long.flac", "synth", "14", "pinknoise", "highpass", "1000", "vol", "0.3")  # > 10 s: cut
+    _sox(d / "footstep_wood.wav", "synth", "0.2", "whitenoise", "vol", "0.5", rate=48000)
+    _sox(d / "glass_smash.wav", "synth", "0.8", "whitenoise", "highpass", "3000", "vol", "0.5")
+    _sox(d / "bell_ring.wav", "synth", "1.2", "sine", "880", "fade", "0", "1.2", "1.1")
+    _sox(d / "mystery.wav", "synth", "1", "sine", "440")  # no keyword: skipped
+    return d
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, source_dir) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("data")
+    manifest = build(out, packages=[], source_dirs=[source_dir], n_speech=8, n_mix=10, n_music=0, progress=False)
+    return out, manifest
+
+
+def _clips(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "clips.jsonl").read_text().splitlines()]
+
+
+def test_wavs_are_16k_mono_and_at_most_10s(built):
+    out, _ = built
+    clips = _clips(out)
+    assert {c["kind"] for c in clips} == {"event", "speech", "mix"}
+    for c in clips:
+        info = sf.info(out / c["audio_id"])
+        assert (info.samplerate, info.channels) == (16000, 1), c["audio_id"]
+        assert 0.1 <= info.frames / 16000 <= 10.0
+        assert abs(info.frames / 16000 - c["duration"]) < 0.01
+
+
+def test_event_labels_sources_and_skips(built):
+    out, manifest = built
+    events = [c for c in _clips(out) if c["kind"] == "event"]
+    by_name = {Path(c["provenance"][0]["path"]).stem: c for c in events}
+    assert set(by_name) == {"thunder1", "thunder2", "dog_bark", "rain_long", "footstep_wood", "glass_smash", "bell_ring"}
+    assert by_name["dog_bark"]["labels"]["label"] == "dog barking"
+    assert by_name["rain_long"]["duration"] == pytest.approx(10.0, abs=0.01)
+    assert by_name["thunder1"]["source_ids"] == by_name["thunder2"]["source_ids"]  # variants: one source
+    for c in events:
+        assert c["labels"]["label"] in SOUND_LABELS
+        assert set(c["labels"]["sound_labels"]) <= set(SOUND_LABELS)
+        assert {"package", "version", "path", "licence"} <= set(c["provenance"][0])
+    skipped = next(v for k, v in manifest["skipped"].items() if k.startswith("local:"))
+    assert skipped == {"unlabelled or excluded by rule": 1}
+
+
+def test_speech_and_mixture_labels(built):
+    out, _ = built
+    clips = _clips(out)
+    speech = [c for c in clips if c["kind"] == "speech"]
+    assert len(speech) == 8 and {c["labels"]["gender"] for c in speech} == {"male", "female"}
+    for c in speech:
+        assert c["labels"]["rate"] in ("slow", "normal", "fast") and c["labels"]["text"]
+    mixes = [c for c in clips if c["kind"] == "mix"]
+    assert mixes
+    for m in mixes:
+        lab = m["labels"]
+        assert lab["snr_db"] in (0, 5, 10, 20)
+        assert lab["sound_labels"][0] == "speech" and lab["event"] in SOUND_LABELS and lab["text"]
+        assert 0 <= lab["event_start"] < lab["event_end"] <= 10.0
+
+
+def test_records_have_all_fields(built):
+    out, manifest = built
+    for split in ("train", "validation"):
+        records = json.loads((out / f"{split}.json").read_text())
+        for r in records:
+            assert set(r) == RECORD_FIELDS
+            assert r["split"] == split and r["output"] and r["instruction"]
+            assert (out / r["audio_id"]).exists()
+            if r["dataset"] == "debian_events":
+                assert r["input"] == ""
+            else:
+                assert r["input"] == r["labels"]["text"]
+    tasks = manifest["records"]["per_task"]
+    for task in ("cla_label", "gender", "asr", "background_event", "event_time", "open_caption"):
+        assert tasks.get(task, 0) > 0, task
+
+
+def test_no_source_in_both_splits(built):
+    out, manifest = built
+    assert manifest["sources_in_both_splits"] == []
+    seen: dict[str, set] = {}
+    for c in _clips(out):
+        for s in c["source_ids"]:
+            seen.setdefault(s, set()).add(c["split"])
+        if c["kind"] == "mix":
+            assert c["split"] == split_of_sources(c["source_ids"])
+            if c["split"] == "train":
+                assert all(split_of_source(s) == "train" for s in c["source_ids"])
+    assert all(len(v) == 1 for v in seen.values())
+
+
+def test_rebuild_is_idempotent_and_deterministic(built, source_dir):
+    out, _ = built
+    before = (out / "clips.jsonl").read_text()
+    mtimes = {p: p.stat().st_mtime_ns for p in (out / "audio").rglob("*.wav")}
+    build(out, packages=[], source_dirs=[source_dir], n_speech=8, n_mix=10, n_music=0, progress=False)
+    assert (out / "clips.jsonl").read_text() == before
+    assert {p: p.stat().st_mtime_ns for p in (out / "audio").rglob("*.wav")} == mtimes
+
+
+def test_denylist_rejects_held_out_sources(tmp_path):
+    for name in ("scratch", "sonic-pi-samples", "ktuberling-data", "alsa-utils", "pocketsphinx-testdata"):
+        assert is_held_out(name)
+        with pytest.raises(HeldOutError):
+            assert_allowed(name)
+    assert is_held_out("/data/LibriSpeech/train-clean-100") and is_held_out("ESC-50-master")
+    assert not is_held_out("minetest-data")
+    assert not any(is_held_out(p) for p in PACKAGES)
+    with pytest.raises(HeldOutError):
+        build(tmp_path / "out", packages=["openttd-opensfx"], n_speech=0, n_mix=0, progress=False)
+    esc = tmp_path / "ESC-50-master"
+    esc.mkdir()
+    with pytest.raises(HeldOutError):
+        build(tmp_path / "out", packages=[], source_dirs=[esc], n_speech=0, n_mix=0, progress=False)
+    assert not (tmp_path / "out").exists()  # rejected before anything was written
+
+
+def test_package_rules():
+    assert variant_stem("a/b/behemoth_attack1c.wav") == "behemoth_attack"
+    assert variant_stem("x.pk3!sound/footsteps/grass3.ogg") == "grass"
+    spec = PACKAGES["minetest-data"]
+    m = match(spec, "usr/share/games/minetest/games/minetest_game/mods/default/sounds/default_break_glass.2.ogg")
+    assert m is not None and m.label == "glass breaking"
+    assert match(PACKAGES["megaglest-data"], "usr/share/games/megaglest/techs/x/sounds/archer_ack3.wav") is None
+
+
+def test_generated_midi_is_well_formed():
+    pieces = plan_pieces(8, seed=0)
+    assert len({p.instrument for p in pieces}) == 8
+    data = midi_bytes(pieces[0])
+    assert data[:4] == b"MThd" and data[14:18] == b"MTrk"
+    assert int.from_bytes(data[18:22], "big") == len(data) - 22
+    assert data.endswith(b"\xff\x2f\x00")
+
+
+@pytest.mark.skipif(shutil.which("apt-get") is None, reason="needs apt-get")
+def test_real_debian_package(tmp_path):
+    """One small real package (sound-theme-freedesktop, ~0.4 MB), fetched with apt-get download."""
+    try:
+        manifest = build(tmp_path, packages=["sound-theme-freedesktop"], limit=3, n_speech=2, n_mix=2,
+                         n_music=0, progress=False)
+    except Exception as err:  # noqa: BLE001
+        pytest.skip(f"package not reachable: {err}")
+    if "sound-theme-freedesktop" in manifest["packages_failed"]:
+        pytest.skip(manifest["packages_failed"]["sound-theme-freedesktop"])
+    events = [c for c in _clips(tmp_path) if c["kind"] == "event"]
+    assert len(events) == 3
+    for c in events:
+        prov = c["provenance"][0]
+        assert prov["package"] == "sound-theme-freedesktop" and prov["version"]
+        assert prov["licence"].startswith(("CC-BY", "GPL"))
+        assert c["labels"]["label"] in SOUND_LABELS
+        assert sf.info(tmp_path / c["audio_id"]).samplerate == 16000
