@@ -12,7 +12,8 @@ from .settings import AppSettings
 
 def create(settings: AppSettings, engines: Engines | None = None) -> FastAPI:
     engines = engines or Engines(settings)
-    server = FastAPI(title="LTU-AS", docs_url="/v1/docs", redoc_url=None, openapi_url="/v1/openapi.json")
+    # no Swagger page: it loads its scripts from a CDN, and this server works offline
+    server = FastAPI(title="LTU-AS", docs_url=None, redoc_url=None, openapi_url="/v1/openapi.json")
     server.include_router(openai_api.router(engines, settings))  # before the mount: `/` catches everything else
     demo = ui.build(engines, settings)
     return gr.mount_gradio_app(server, demo, path="/", server_name=settings.host, server_port=settings.port,

@@ -81,8 +81,8 @@ def heard_markdown(context) -> str:
     head = f"**Language:** `{t.language}` · **Duration:** {context.duration:.1f} s"
     if not t.segments:
         return head + "\n\n*(no speech recognised)*"
-    rows = "\n".join(f"| {s.start:.1f}–{s.end:.1f} s | {_escape(s.text)} |" for s in t.segments)
-    return f"{head}\n\n| time | transcript |\n|---|---|\n{rows}"
+    lines = "\n".join(f"- `{s.start:5.1f}–{s.end:.1f} s` {_escape(s.text)}" for s in t.segments)
+    return f"{head}\n\n{lines}"
 
 
 def _status_error(error: Exception) -> str:
@@ -181,7 +181,7 @@ class App:
         session.history.append((question, answer))
         chat[-1]["content"] = answer
         s = stream.stats
-        yield session, chat, "", (f"{mode} · {s.generated_tokens} tokens at {s.tokens_per_second:.1f} tok/s · "
+        yield session, chat, "", (f"answer {len(session.history)} · {mode} · {s.generated_tokens} tokens at {s.tokens_per_second:.1f} tok/s · "
                                   f"first token after {s.first_token_seconds:.2f} s · "
                                   f"{s.decoded_units} of {s.prompt_units} prompt positions decoded")
 

@@ -42,7 +42,8 @@ MAX_INITIAL_TIMESTAMP_INDEX = 50  # openai's max_initial_timestamp = 1.0 s
 
 # --- whisper.cpp ggml ------------------------------------------------------------------------
 GGML_MAGIC = 0x67676D6C  # "ggml"
-GGML_F32, GGML_F16 = 0, 1  # tensor type ids; also the file's ftype (1 = mostly f16)
+GGML_TYPES = {np.dtype(np.float32): 0, np.dtype(np.float16): 1}  # tensor type ids
+GGML_FTYPE_F16 = 1  # the file's ftype: matrices in float16
 GGML_HPARAMS = (
     "n_vocab", "n_audio_ctx", "n_audio_state", "n_audio_head", "n_audio_layer",
     "n_text_ctx", "n_text_state", "n_text_head", "n_text_layer", "n_mels", "ftype",
@@ -486,26 +487,23 @@ def ggml_vocab(tokenizer: dict, eot: int) -> list[bytes]:
     return [bytes(decode[c] for c in id_to_text[i]) for i in range(eot)]
 
 
-def _ggml_type(name: str, a: np.ndarray) -> int:
-    # whisper.cpp allocates the matrices (linear and conv kernels, token embedding) in the file's
-    # f16 type and everything else (biases, norms, positional embeddings) in f32; it rejects a
-    # tensor whose stored type differs
-    return GGML_F16 if name.endswith(".weight") and a.ndim >= 2 else GGML_F32
-
-
 def _ggml_tensors(w: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """openai-named tensors in the dtype and shape whisper.cpp expects."""
     out = {}
     for name, a in openai_tensors(w).items():
         if name in ("encoder.conv1.bias", "encoder.conv2.bias"):
             a = a.reshape(-1, 1)  # whisper.cpp adds them as [1, d] (ggml order) to the conv output
-        out[name] = a.astype(np.float16 if _ggml_type(name, a) == GGML_F16 else np.float32)
+        # whisper.cpp allocates the matrices (linear and conv kernels, token embedding) in the
+        # file's f16 type, everything else (biases, norms, positional embeddings) in f32, and
+        # rejects a tensor stored in another type
+        matrix = name.endswith(".weight") and a.ndim >= 2
+        out[name] = a.astype(np.float16 if matrix else np.float32)
     return out
 
 
 def ggml_hparams(dims: WhisperDims) -> dict[str, int]:
     """The ggml header fields, in file order; ftype 1: the matrices are float16."""
-    return {name: GGML_F16 if name == "ftype" else getattr(dims, name) for name in GGML_HPARAMS}
+    return {name: GGML_FTYPE_F16 if name == "ftype" else getattr(dims, name) for name in GGML_HPARAMS}
 
 
 def ct2_to_ggml(ct2_dir: Path, out_path: Path) -> None:
@@ -530,8 +528,8 @@ def ct2_to_ggml(ct2_dir: Path, out_path: Path) -> None:
                 f.write(struct.pack("<I", len(token)) + token)
             for name, a in tensors.items():
                 encoded = name.encode()
-                kind = GGML_F16 if a.dtype == np.float16 else GGML_F32
-                f.write(struct.pack(f"<3i{a.ndim}i", a.ndim, len(encoded), kind, *reversed(a.shape)))
+                header = (a.ndim, len(encoded), GGML_TYPES[a.dtype], *reversed(a.shape))
+                f.write(struct.pack(f"<{len(header)}i", *header))
                 f.write(encoded)
                 f.write(np.ascontiguousarray(a).tobytes())
         os.replace(tmp, out_path)
@@ -576,17 +574,24 @@ def read_ggml(path: Path) -> GgmlModel:
         n_dims, name_len, kind = ints(3)
         shape = tuple(reversed(ints(n_dims)))
         name = bytes(take(name_len)).decode()
-        dtype = np.dtype(np.float16 if kind == GGML_F16 else np.float32)
+        dtype = next((d for d, k in GGML_TYPES.items() if k == kind), None)
+        if dtype is None:
+            raise ValueError(f"{path}: tensor {name} has ggml type {kind}, not f32 or f16")
         tensors[name] = np.frombuffer(take(int(np.prod(shape)) * dtype.itemsize), dtype).reshape(shape)
     return GgmlModel(hparams, filters, vocab, tensors)
 
 
 def verify_ggml(ct2_dir: Path, ggml_path: Path) -> float:
-    """Check a ggml file against its CT2 source: names, shapes, dtypes, hparams; return max |diff|."""
-    w = read_ct2(Path(ct2_dir) / "model.bin")
-    model, expected = read_ggml(ggml_path), _ggml_tensors(w)
-    if model.hparams != ggml_hparams(whisper_dims(w)):
+    """Check a ggml file against its CT2 source (hparams, mel filters, vocabulary, tensor names,
+    shapes and types); return the largest |tensor - CT2 source|, expected 0.0."""
+    w, _, tokenizer = _read_ct2_dir(ct2_dir)
+    model, expected, dims = read_ggml(ggml_path), _ggml_tensors(w), whisper_dims(w)
+    if model.hparams != ggml_hparams(dims):
         raise ValueError(f"{ggml_path}: hparams {model.hparams} do not match the CT2 model")
+    if not np.array_equal(model.mel_filters, mel_filters(dims.n_mels)):
+        raise ValueError(f"{ggml_path}: mel filters differ")
+    if model.vocab != ggml_vocab(tokenizer, special_tokens(tokenizer).eot):
+        raise ValueError(f"{ggml_path}: vocabulary differs from tokenizer.json")
     if set(model.tensors) != set(expected):
         raise ValueError(f"{ggml_path}: tensor names differ: {sorted(set(model.tensors) ^ set(expected))[:5]}")
     wrong_type = [k for k, a in expected.items() if model.tensors[k].dtype != a.dtype]

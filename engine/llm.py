@@ -137,6 +137,23 @@ class LLM:
         return bool(self._lib.llama_vocab_is_eog(self._vocab, token))
 
     @property
+    def end_of_turn(self) -> list[int]:
+        """The tokens the chat template writes after an assistant's words, up to the first end-of-generation
+        token: a training target ends with them, and generation stops there."""
+        eos = self._llama.token_eos()
+        if not self.chat_template:
+            return [eos]
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        marker = "\u2063answer\u2063"
+        text = Jinja2ChatFormatter(self.chat_template, eos_token=self._token_text(eos),
+                                   bos_token=self._token_text(self._llama.token_bos()), add_generation_prompt=False)(
+            messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": marker}]).prompt
+        tail = self.tokenize(text.split(marker, 1)[1]) if marker in text else []
+        ends = [i for i, t in enumerate(tail) if self.is_end(t)]
+        return tail[: ends[0] + 1] if ends else [eos]
+
+    @property
     def chat_template(self) -> str | None:
         return self.metadata.get("tokenizer.chat_template")
 

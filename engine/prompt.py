@@ -34,6 +34,16 @@ def describe_audio(mode: str, transcript_text: str, timed_transcript: str, event
     return "\n".join(lines)
 
 
+def chat_messages(question: str, history: Sequence[tuple[str, str]], description: str) -> list[dict]:
+    """The chat: system, then the turns; what was heard goes with the first question (as LTU-AS's Input)."""
+    messages = [{"role": "system", "content": SYSTEM}]
+    for i, (q, a) in enumerate([*history, (question, None)]):
+        messages.append({"role": "user", "content": f"{q}\n\n{description}" if i == 0 else q})
+        if a is not None:
+            messages.append({"role": "assistant", "content": a})
+    return messages
+
+
 def build_prompt(llm: LLM, question: str, history: Sequence[tuple[str, str]], description: str,
                  audio_key: str | None = None, audio_tokens: np.ndarray | None = None,
                  reserve: int = 0) -> tuple[Prompt, int]:
@@ -42,13 +52,7 @@ def build_prompt(llm: LLM, question: str, history: Sequence[tuple[str, str]], de
     history = list(history)
     n_audio = 0 if audio_tokens is None else len(audio_tokens)
     while True:
-        messages = [{"role": "system", "content": SYSTEM}]
-        for i, (q, a) in enumerate([*history, (question, None)]):
-            content = f"{q}\n\n{description}" if i == 0 else q  # what was heard goes with the first question
-            messages.append({"role": "user", "content": content})
-            if a is not None:
-                messages.append({"role": "assistant", "content": a})
-        tokens = llm.render_chat(messages)
+        tokens = llm.render_chat(chat_messages(question, history, description))
         if n_audio + len(tokens) + reserve <= llm.n_ctx or not history:
             break
         history = history[1:]

@@ -16,7 +16,7 @@ from pathlib import Path
 from .errors import ModelError
 
 REPO_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"  # trained adapters shipped in git
-CONVERTER_VERSION = 1  # bump when convert.py's output changes: cached conversions are then redone
+CONVERTER_VERSION = 2  # bump when convert.py's output changes: cached conversions are then redone
 
 # name -> (package holding config/tokenizer, model.bin parts as (package, relative path)), pip names for the fix
 WHISPER_PACKAGES = {
@@ -116,7 +116,7 @@ def _convert(name: str, ct2_dir: Path, source: str, out: Path) -> dict:
     try:
         convert.ct2_to_hf(ct2_dir, out / "hf")
         convert.ct2_to_ggml(ct2_dir, out / "ggml-model.bin")
-        max_diff = convert.verify_hf(ct2_dir, out / "hf")
+        max_diff = max(convert.verify_hf(ct2_dir, out / "hf"), convert.verify_ggml(ct2_dir, out / "ggml-model.bin"))
         _smoke_test_ggml(out / "ggml-model.bin")
     except (ValueError, OSError, KeyError) as error:
         raise ModelError(f"cannot convert Whisper {name} from {ct2_dir}: {str(error).splitlines()[0]}") from None

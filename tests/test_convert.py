@@ -182,12 +182,18 @@ def test_hf_configs(ct2_dir, hf_dir):
     if name == "base":
         assert generation.lang_to_id["<|en|>"] == eot + 2 and len(generation.lang_to_id) == 99
         assert generation.task_to_id == {"translate": eot + 101, "transcribe": eot + 102}
+        assert generation.task == "transcribe"
     tokenizer = WhisperTokenizerFast.from_pretrained(hf_dir, local_files_only=True)
     ids = tokenizer("hello world", add_special_tokens=False).input_ids
     assert tokenizer.decode(ids) == "hello world"
     assert tokenizer.convert_tokens_to_ids("<|notimestamps|>") == eot + 106
     assert tokenizer.convert_tokens_to_ids("<|30.00|>") == n_vocab - 1 == len(tokenizer) - 1
     assert tokenizer.pad_token_id == tokenizer.eos_token_id == eot
+    prompt = [eot + 1, eot + 2, eot + 106, *ids, eot]  # <|startoftranscript|><|en|><|notimestamps|>
+    assert tokenizer.decode(prompt, skip_special_tokens=True) == "hello world"
+    assert tokenizer.decode([eot + 107, *ids, eot + 157], decode_with_timestamps=True) == (
+        "<|0.00|>hello world<|1.00|>"
+    )
     processor = WhisperProcessor.from_pretrained(hf_dir, local_files_only=True)
     assert processor.feature_extractor.feature_size == 80
 
@@ -294,9 +300,8 @@ def test_ggml_and_torch_transcribe_the_same(ct2_dir, hf_dir, ggml_path, speech):
     model = WhisperForConditionalGeneration.from_pretrained(hf_dir, local_files_only=True).eval()
     audio, rate = sf.read(speech, dtype="float32")
     features = processor(audio, sampling_rate=rate, return_tensors="pt").input_features
-    language = {"language": "en", "task": "transcribe"} if ct2_dir[0] == "base" else {}
-    with torch.inference_mode():
-        tokens = model.generate(features, **language)
+    with torch.inference_mode():  # base: the default config detects the language, then transcribes
+        tokens = model.generate(features)
     torch_text = processor.batch_decode(tokens, skip_special_tokens=True)[0]
 
     print(f"{ct2_dir[0]}: whisper.cpp {cpp_text!r} / torch {torch_text!r}")

@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
@@ -306,7 +307,7 @@ def make_mixtures(
         latest = max(0, speech_start + len(x_sp) - min(len(x_ev), len(x_sp)) // 2)
         event_start = int(mix_rng.uniform(0, latest)) if latest else 0
         x_ev = x_ev[: audio.MAX_SAMPLES - event_start]
-        padded = audio.np.concatenate([audio.np.zeros(speech_start, dtype=audio.np.float32), x_sp])
+        padded = np.concatenate([np.zeros(speech_start, dtype=np.float32), x_sp])
         rel = Path("audio") / "mix" / f"{key}.wav"
         wav = cfg.out / rel
         if not wav.exists():

@@ -37,12 +37,11 @@ class Source:
 
     def licence_for(self, path: str) -> str:
         """Licence of `path` (inside the package) from the copyright file: the most specific stanza wins."""
-        member = path.split("!", 1)[-1]
         parts = [p for p in re.split(r"[/!]", path) if p]
-        best: tuple[int, int, str] | None = None
+        best: tuple[float, int, str] | None = None
         for index, (patterns, licence) in enumerate(self.licences):
             for pattern in patterns:
-                score = _pattern_score(pattern, parts, member)
+                score = _pattern_score(pattern, parts)
                 if score is not None and (best is None or (score, index) >= best[:2]):
                     best = (score, index, licence)
         return best[2] if best else self.default_licence
@@ -72,7 +71,7 @@ def read_bytes(where: Path | tuple[Path, str]) -> bytes:
     return where.read_bytes()
 
 
-def _pattern_score(pattern: str, parts: list[str], member: str) -> float | None:
+def _pattern_score(pattern: str, parts: list[str]) -> float | None:
     """How specifically a DEP-5 `Files:` pattern matches a path; None if it does not.
 
     Copyright files name paths in the *source* tree, which differ from installed paths by a prefix
@@ -119,12 +118,15 @@ def parse_copyright(text: str) -> tuple[list[tuple[list[str], str]], str]:
     wildcard = [lic for pats, lic in stanzas if "*" in pats]
     if wildcard:
         fallback = wildcard[-1]
-    elif re.search(r"under the MIT license|Permission is hereby granted, free of charge", text):
-        fallback = "MIT"
-    elif re.search(r"GNU General Public License", text):
-        later = re.search(r"any later version", text)
-        version = re.search(r"version (\d)", text)
-        fallback = f"GPL-{version.group(1) if version else '2'}{'+' if later else ''}"
+    else:  # free-form copyright file: the licence named first is the package's main one
+        gpl = re.search(r"GNU General Public License", text)
+        mit = re.search(r"under the MIT license|Permission is hereby granted, free of charge", text)
+        if gpl and (not mit or gpl.start() < mit.start()):
+            later = re.search(r"any later version", text)
+            version = re.search(r"version (\d)", text[gpl.start():])
+            fallback = f"GPL-{version.group(1) if version else '2'}{'+' if later else ''}"
+        elif mit:
+            fallback = "MIT"
     return stanzas, fallback
 
 

@@ -10,6 +10,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from . import audio
 from .sentences import ENGLISH, OTHER_LANGUAGES
 
@@ -82,7 +84,7 @@ def have_espeak() -> bool:
     return shutil.which(ESPEAK) is not None
 
 
-def synthesize(u: Utterance) -> "audio.np.ndarray":
+def synthesize(u: Utterance) -> np.ndarray:
     """Speak `u` with espeak-ng; 16 kHz mono float32."""
     voice = f"{u.voice}+{u.variant}" if u.variant else u.voice
     with tempfile.TemporaryDirectory() as tmp:

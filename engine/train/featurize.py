@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
 from ..asr import WhisperASR
 from ..audio import load_audio, window_samples, windows
-from ..features import WhisperLayerFeatures
+from ..features import BATCH_WINDOWS, WhisperLayerFeatures
 from ..weights import WhisperWeights
 
 SHARD = 256  # clips per shard: a crash loses at most one shard of work
@@ -60,13 +61,15 @@ def build(audio_ids: list[str], data_dir: Path, whisper: WhisperWeights, out: Pa
         for start in range(0, len(todo), SHARD):
             chunk = todo[start:start + SHARD]
             rows = []
-            for audio_id in chunk:
-                samples = load_audio(data_dir / audio_id, max_duration=600)
-                first = windows(samples)[0]  # training clips are at most one window long
-                rows.append(encoder(window_samples(samples, first)[None])[0].half())
-                if asr is not None and audio_id in transcribe and audio_id not in transcripts:
-                    transcripts[audio_id] = asr(samples).text
-                bar.update()
+            for group in range(0, len(chunk), BATCH_WINDOWS):  # encoder batches: much faster than one by one
+                ids = chunk[group:group + BATCH_WINDOWS]
+                audio = [load_audio(data_dir / a, max_duration=600) for a in ids]
+                first = [window_samples(x, windows(x)[0]) for x in audio]  # training clips are one window long
+                rows.extend(encoder(np.stack(first)).half())
+                for audio_id, samples in zip(ids, audio):
+                    if asr is not None and audio_id in transcribe and audio_id not in transcripts:
+                        transcripts[audio_id] = asr(samples).text
+                bar.update(len(ids))
             name = f"features-{shard_no:05d}.safetensors"
             save_file({"features": torch.stack(rows)}, str(out / name))
             index.update({a: [name, i] for i, a in enumerate(chunk)})

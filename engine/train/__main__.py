@@ -1,0 +1,38 @@
+"""python -m engine.train --stage N [...]: one stage of the curriculum; `--stage all` runs 0-3 and ships."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from .config import STAGES, TrainConfig
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m engine.train", description=__doc__)
+    parser.add_argument("--stage", required=True, help="0, 1, 2, 3, or all")
+    parser.add_argument("--objective", choices=["answer", "invariance"], default="answer")
+    parser.add_argument("--data", type=Path, default=None, help="the data builder's output (default: cache)")
+    parser.add_argument("--features", type=Path, default=None, help="feature cache directory")
+    parser.add_argument("--out", type=Path, default=None, help="where the shipped files go (default: weights/)")
+    parser.add_argument("--whisper", default="base")
+    parser.add_argument("--llm", default=None)
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--eval-every", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    from .loop import ship, train
+
+    stages = sorted(STAGES) if args.stage == "all" else [int(args.stage)]
+    for stage in stages:
+        options = {k: v for k, v in vars(args).items() if k not in ("stage",) and v is not None}
+        options.pop("out", None)
+        cfg = TrainConfig(stage=stage, **options, **({"out": args.out} if args.out else {}))
+        train(cfg)
+    ship(cfg)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

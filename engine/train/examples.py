@@ -1,0 +1,108 @@
+"""Training examples: the data builder's records -> tagging targets (stage 0) and token sequences laid out
+exactly as the engine prompts at inference: [25 acoustic vectors] + chat tokens + answer tokens."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..data.labels import SOUND_LABELS
+from ..llm import LLM
+from ..prompt import chat_messages, describe_audio
+
+IGNORE = -100  # no loss on acoustic and prompt positions
+CLASSIFICATION_TASKS = {"cla_label", "cla_category", "speech_presence", "gender", "background_event", "instrument",
+                        "language", "speech_rate", "pitch", "tempo"}
+
+
+@dataclass(frozen=True)
+class Example:
+    audio_id: str
+    question: str
+    transcript: str
+    answer: str
+    task: str
+
+
+def load_records(data_dir: Path, split: str) -> list[dict]:
+    path = Path(data_dir) / f"{split}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: build the data first (python -m engine.data build)")
+    return json.loads(path.read_text())
+
+
+def load_clips(data_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (Path(data_dir) / "clips.jsonl").read_text().splitlines() if line.strip()]
+
+
+def sound_labels(clip: dict) -> list[str]:
+    """The tagging head's targets for one clip."""
+    kind, labels = clip["kind"], clip["labels"]
+    if kind == "event":
+        return [labels["label"]]
+    if kind == "speech":
+        return ["speech"]
+    if kind == "music":
+        return ["music"]
+    return list(labels["sound_labels"])  # mixtures: speech + the event
+
+
+def multi_hot(labels: list[str]) -> torch.Tensor:
+    target = torch.zeros(len(SOUND_LABELS))
+    for label in labels:
+        target[SOUND_LABELS.index(label)] = 1.0
+    return target
+
+
+def examples(records: list[dict], transcripts: dict[str, str], tasks: set[str] | None = None) -> list[Example]:
+    """QA examples; the transcript is Whisper's where the feature cache has one, else the record's input."""
+    return [Example(r["audio_id"], r["instruction"], transcripts.get(r["audio_id"]) or r["input"], r["output"], r["task"])
+            for r in records if tasks is None or r["task"] in tasks]
+
+
+class Tokenizer:
+    """Prompt and answer tokens from llama.cpp's own tokenizer and chat template: training sees the very ids
+    that inference decodes."""
+
+    def __init__(self, llm: LLM, max_answer_tokens: int):
+        self.llm = llm
+        self.max_answer_tokens = max_answer_tokens
+        self.end = llm.end_of_turn
+
+    def prompt(self, example: Example) -> list[int]:
+        description = describe_audio("soft", example.transcript, "", [], [(0.0, 10.0)])
+        return self.llm.render_chat(chat_messages(example.question, [], description))
+
+    def answer(self, text: str) -> list[int]:
+        return self.llm.tokenize(text)[: self.max_answer_tokens] + self.end
+
+
+def collate(tokenizer: Tokenizer, batch: list[Example], n_audio: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """-> token ids (B, T) right-padded, labels (B, n_audio + T), attention mask (B, n_audio + T)."""
+    rows = []
+    for example in batch:
+        prompt, answer = tokenizer.prompt(example), tokenizer.answer(example.answer)
+        rows.append((prompt + answer, [IGNORE] * len(prompt) + answer))
+    width = max(len(ids) for ids, _ in rows)
+    ids = torch.zeros(len(rows), width, dtype=torch.long)
+    labels = torch.full((len(rows), n_audio + width), IGNORE, dtype=torch.long)
+    mask = torch.zeros(len(rows), n_audio + width, dtype=torch.long)
+    for i, (seq, target) in enumerate(rows):
+        ids[i, : len(seq)] = torch.tensor(seq)
+        labels[i, n_audio : n_audio + len(seq)] = torch.tensor(target)
+        mask[i, : n_audio + len(seq)] = 1
+    return ids, labels, mask
+
+
+def batches(items: list, batch_size: int, seed: int):
+    """Endless shuffled batches (a new order each epoch)."""
+    rng = random.Random(seed)
+    order = list(items)
+    while True:
+        rng.shuffle(order)
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            yield order[start : start + batch_size]

@@ -1,0 +1,54 @@
+"""Export for inference: the LoRA of the torch LLM as a GGUF adapter that llama.cpp loads (`lora_path`)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+# PEFT module name -> llama.cpp tensor name (the GGUF's own: blk.N.attn_q.weight, ...)
+GGUF_NAMES = {"q_proj": "attn_q", "k_proj": "attn_k", "v_proj": "attn_v", "o_proj": "attn_output"}
+
+
+def rotary_permute(rows: np.ndarray, n_head: int) -> np.ndarray:
+    """llama.cpp's HF->GGUF converter reorders the output rows of q and k for its rotary layout (and transformers
+    undoes it when it loads a GGUF): a LoRA B of q/k must get the same order to add to the GGUF's weights."""
+    return rows.reshape(n_head, 2, rows.shape[0] // n_head // 2, *rows.shape[1:]).swapaxes(1, 2).reshape(rows.shape)
+
+
+def lora_gguf_tensors(peft_state: dict[str, torch.Tensor], n_head: int, n_head_kv: int) -> dict[str, np.ndarray]:
+    """PEFT's saved LoRA (…layers.N.self_attn.q_proj.lora_A.weight) -> llama.cpp's tensor names and row order:
+    a (r, n_in) and b (n_out, r) per module."""
+    out = {}
+    pattern = re.compile(r"layers\.(\d+)\.self_attn\.(\w+)\.lora_([AB])(?:\.default)?\.weight$")
+    for name, weight in peft_state.items():
+        match = pattern.search(name)
+        if not match:
+            continue
+        layer, module, which = match.groups()
+        array = weight.detach().float().cpu().numpy()
+        if which == "B" and module in ("q_proj", "k_proj"):
+            array = rotary_permute(array, n_head if module == "q_proj" else n_head_kv)
+        out[f"blk.{layer}.{GGUF_NAMES[module]}.weight.lora_{which.lower()}"] = np.ascontiguousarray(array)
+    if not out:
+        raise ValueError("no LoRA weights to export")
+    return out
+
+
+def write_lora_gguf(tensors: dict[str, np.ndarray], path: Path, architecture: str, alpha: float) -> None:
+    import gguf
+
+    tmp = Path(path).with_suffix(".tmp")
+    writer = gguf.GGUFWriter(str(tmp), architecture)  # llama.cpp checks it equals the base model's
+    writer.add_string("general.type", "adapter")
+    writer.add_string("adapter.type", "lora")
+    writer.add_float32("adapter.lora.alpha", float(alpha))  # scale = alpha / rank, as in PEFT
+    for name, array in sorted(tensors.items()):
+        writer.add_tensor(name, array.astype(np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    tmp.replace(path)

@@ -1,0 +1,326 @@
+"""The curriculum, one readable loop per kind of stage (nanoGPT style): batch -> forward -> loss -> backward ->
+step -> log -> checkpoint. Stage 0 trains the tagger on cached features alone; stages 1-3 run the LLM in
+torch, loaded from the very GGUF that llama.cpp serves, through Hugging Face Accelerate."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..data.labels import SOUND_LABELS
+from ..llm import LLM, file_sha256
+from ..prompt import PROMPT_FORMAT
+from ..tltr import AdapterDims, AdapterInfo, AudioAdapter, load_adapter, save_adapter
+from ..weights import resolve_llm, resolve_whisper
+from . import featurize
+from .config import STAGES, TrainConfig
+from .examples import (CLASSIFICATION_TASKS, Tokenizer, batches, collate, examples, load_clips, load_records,
+                       multi_hot, sound_labels)
+
+
+class Run:
+    """Paths and logging of one curriculum (one Whisper + LLM pair)."""
+
+    def __init__(self, cfg: TrainConfig, whisper_name: str, llm_path: Path):
+        self.cfg = cfg
+        self.stem = f"ltu-as_whisper-{whisper_name}_{llm_path.stem.split('.')[0].lower()}"
+        self.dir = Path(cfg.features).parent.parent / "train" / self.stem
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.dir / f"stage{cfg.stage}.jsonl"
+
+    def checkpoint(self, stage: int) -> Path:
+        return self.dir / f"stage{stage}.safetensors"
+
+    def lora_checkpoint(self, stage: int) -> Path:
+        return self.dir / f"stage{stage}.lora.safetensors"
+
+    def log(self, record: dict) -> None:
+        with open(self.log_path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def train(cfg: TrainConfig) -> dict:
+    torch.manual_seed(cfg.seed)
+    whisper = resolve_whisper(cfg.whisper)
+    llm_path = resolve_llm(cfg.llm)
+    run = Run(cfg, whisper.name, llm_path)
+    run.log_path.unlink(missing_ok=True)
+    clips = load_clips(cfg.data)
+    train_records, val_records = load_records(cfg.data, "train"), load_records(cfg.data, "validation")
+    # Whisper's transcript for validation speech (what inference sees); training uses the known text
+    speech_val = {c["audio_id"] for c in clips if c["split"] == "validation" and c["kind"] in ("speech", "mix")}
+    cache = featurize.build([c["audio_id"] for c in clips], Path(cfg.data), whisper, Path(cfg.features), speech_val)
+    print(f"stage {cfg.stage}: {STAGES[cfg.stage][0]}; lr {cfg.lr}, {cfg.steps} steps, batch {cfg.batch_size}")
+    if cfg.stage == 0:
+        return _train_tagger(cfg, run, clips, cache, whisper.id, llm_path)
+    # from stage 2 the TLTR moves: keep training its tagger too, or the events it reports would drift
+    tags = {c["audio_id"]: multi_hot(sound_labels(c)) for c in clips} if cfg.stage >= 2 else None
+    return _train_with_llm(cfg, run, train_records, val_records, cache, whisper.id, llm_path, tags)
+
+
+# -- stage 0: the tagging head (Whisper-AT) -------------------------------------------------------------------
+def _train_tagger(cfg, run, clips, cache, whisper_id, llm_path) -> dict:
+    llm = LLM(llm_path, n_ctx=256)
+    sample = cache.features(clips[0]["audio_id"])
+    dims = AdapterDims(sample.shape[0], sample.shape[-1], llm.n_embd, tuple(SOUND_LABELS))
+    adapter = AudioAdapter(dims)
+    params = [p for n, p in adapter.named_parameters() if not n.startswith("projector")]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
+    schedule = _cosine(optimizer, cfg.steps)
+    train_clips = [c for c in clips if c["split"] == "train"]
+    val_clips = [c for c in clips if c["split"] == "validation"]
+    stream = batches(train_clips, cfg.batch_size * 4, cfg.seed)  # the tagger is small: larger batches
+    bce = torch.nn.BCEWithLogitsLoss()
+    for step in (bar := tqdm(range(1, cfg.steps + 1), desc="stage 0")):
+        batch = next(stream)
+        features = featurize.stack(cache, [c["audio_id"] for c in batch])
+        targets = torch.stack([multi_hot(sound_labels(c)) for c in batch])
+        _, logits = adapter(features)
+        loss = bce(logits, targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+        record = {"step": step, "loss": loss.item(), "lr": schedule.get_last_lr()[0]}
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            record.update(evaluate_tagger(adapter, cache, val_clips))
+            tqdm.write(json.dumps(record))
+        run.log(record)
+    info = AdapterInfo(whisper_id, llm_path.name, file_sha256(llm_path), PROMPT_FORMAT, f"stage 0 ({cfg.steps} steps)")
+    save_adapter(adapter, info, run.checkpoint(0))
+    return record
+
+
+@torch.no_grad()
+def evaluate_tagger(adapter: AudioAdapter, cache, clips: list[dict]) -> dict:
+    adapter.eval()
+    scores = []
+    for start in range(0, len(clips), 64):
+        part = clips[start:start + 64]
+        scores.append(torch.sigmoid(adapter(featurize.stack(cache, [c["audio_id"] for c in part]))[1]))
+    adapter.train()
+    scores = torch.cat(scores).numpy()
+    targets = torch.stack([multi_hot(sound_labels(c)) for c in clips]).numpy()
+    single = targets.sum(axis=1) == 1
+    top1 = float((targets[single, scores[single].argmax(axis=1)] == 1).mean()) if single.any() else float("nan")
+    return {"val_mAP": mean_average_precision(scores, targets), "val_top1": top1, "val_clips": len(clips)}
+
+
+def mean_average_precision(scores: np.ndarray, targets: np.ndarray) -> float:
+    """Mean over classes that occur of the average precision (area under the precision-recall steps)."""
+    aps = []
+    for k in range(targets.shape[1]):
+        positives = targets[:, k].sum()
+        if positives == 0:
+            continue
+        order = np.argsort(-scores[:, k])
+        hits = targets[order, k]
+        precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+        aps.append(float((precision * hits).sum() / positives))
+    return float(np.mean(aps)) if aps else float("nan")
+
+
+# -- stages 1-3: through the LLM ------------------------------------------------------------------------------
+def _train_with_llm(cfg, run, train_records, val_records, cache, whisper_id, llm_path, tags) -> dict:
+    from accelerate import Accelerator
+    from transformers import AutoModelForCausalLM
+
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    previous = run.checkpoint(cfg.stage - 1)
+    if not previous.is_file():
+        raise FileNotFoundError(f"stage {cfg.stage} starts from {previous}: run stage {cfg.stage - 1} first")
+    adapter, _ = load_adapter(previous)
+    adapter.train()
+    llm = LLM(llm_path, n_ctx=512)
+    tokenizer = Tokenizer(llm, cfg.max_answer_tokens)
+    model = AutoModelForCausalLM.from_pretrained(str(llm_path.parent), gguf_file=llm_path.name, dtype=torch.float32)
+    model.requires_grad_(False)
+    if cfg.stage >= 2:
+        model = _with_lora(model, cfg, run.lora_checkpoint(cfg.stage - 1))
+    trainable = [p for n, p in adapter.named_parameters() if cfg.stage >= 2 or n.startswith("projector")]
+    trainable += [p for p in model.parameters() if p.requires_grad]
+    tasks = CLASSIFICATION_TASKS if cfg.stage < 3 else None
+    transcripts = cache.transcripts
+    train_set = examples(train_records, {}, tasks)  # training: the known spoken text
+    val_set = examples(val_records, transcripts, tasks)[:: max(1, len(val_records) // 400)]
+    if cfg.objective == "invariance":
+        train_set = invariance_targets(train_set, llm, run.dir / "invariance_targets.json")
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=0.0)
+    schedule = _cosine(optimizer, cfg.steps)
+    model, adapter, optimizer = accelerator.prepare(model, adapter, optimizer)
+    stream = batches(train_set, cfg.batch_size, cfg.seed)
+    embed = model.get_input_embeddings()
+    started = time.time()
+    for step in (bar := tqdm(range(1, cfg.steps + 1), desc=f"stage {cfg.stage}")):
+        batch = next(stream)
+        loss = _lm_loss(model, adapter, embed, tokenizer, cache, batch, accelerator.device, tags)
+        optimizer.zero_grad()
+        accelerator.backward(loss)
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        optimizer.step()
+        schedule.step()
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        record = {"step": step, "loss": loss.item(), "lr": schedule.get_last_lr()[0], "seconds": time.time() - started}
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            record.update(evaluate_lm(model, adapter, embed, tokenizer, cache, val_set, accelerator.device))
+            tqdm.write(json.dumps(record))
+        run.log(record)
+    adapter = accelerator.unwrap_model(adapter)
+    info = AdapterInfo(whisper_id, llm_path.name, file_sha256(llm_path), PROMPT_FORMAT,
+                       f"stages 0-{cfg.stage} ({cfg.steps} steps in stage {cfg.stage}, objective {cfg.objective})")
+    save_adapter(adapter, info, run.checkpoint(cfg.stage))
+    if cfg.stage >= 2:
+        _save_lora(accelerator.unwrap_model(model), run.lora_checkpoint(cfg.stage))
+    return record
+
+
+def _lm_loss(model, adapter, embed, tokenizer, cache, batch, device, tags) -> torch.Tensor:
+    features = featurize.stack(cache, [e.audio_id for e in batch]).to(device)
+    audio_tokens, tag_logits = adapter(features)
+    ids, labels, mask = collate(tokenizer, batch, audio_tokens.shape[1])
+    inputs = torch.cat([audio_tokens, embed(ids.to(device))], dim=1)
+    loss = model(inputs_embeds=inputs, attention_mask=mask.to(device), labels=labels.to(device)).loss
+    if tags is not None:
+        targets = torch.stack([tags[e.audio_id] for e in batch]).to(device)
+        loss = loss + torch.nn.functional.binary_cross_entropy_with_logits(tag_logits, targets)
+    return loss
+
+
+@torch.no_grad()
+def evaluate_lm(model, adapter, embed, tokenizer, cache, val_set, device) -> dict:
+    """Validation loss, and the share of answers whose every token is the argmax (teacher-forced exact match)."""
+    model.eval()
+    adapter.eval()
+    losses, exact = [], []
+    for start in range(0, len(val_set), 8):
+        batch = val_set[start:start + 8]
+        features = featurize.stack(cache, [e.audio_id for e in batch]).to(device)
+        audio_tokens, _ = adapter(features)
+        ids, labels, mask = collate(tokenizer, batch, audio_tokens.shape[1])
+        inputs = torch.cat([audio_tokens, embed(ids.to(device))], dim=1)
+        out = model(inputs_embeds=inputs, attention_mask=mask.to(device), labels=labels.to(device))
+        losses.append(out.loss.item())
+        predicted = out.logits[:, :-1].argmax(-1).cpu()
+        target = labels[:, 1:]
+        for row in range(len(batch)):
+            positions = target[row] != -100
+            exact.append(bool((predicted[row][positions] == target[row][positions]).all()))
+    model.train()
+    adapter.train()
+    return {"val_loss": float(np.mean(losses)), "val_exact": float(np.mean(exact)), "val_examples": len(val_set)}
+
+
+def invariance_targets(train_set, llm: LLM, path: Path):
+    """AudioChatLlama's modal invariance: for speech, the target is what the frozen LLM answers when it reads
+    the transcript (cascade), so the audio path learns to behave like the text path. Cached in `path`."""
+    from dataclasses import replace
+
+    from ..config import SamplingOptions
+    from ..prompt import build_prompt, describe_audio
+
+    cached = json.loads(path.read_text()) if path.is_file() else {}
+    greedy = SamplingOptions(temperature=0.0, max_tokens=48)
+    out = []
+    for example in tqdm(train_set, desc="invariance targets"):
+        if not example.transcript:
+            out.append(example)
+            continue
+        key = f"{example.question}\n{example.transcript}"
+        if key not in cached:
+            description = describe_audio("cascade", example.transcript, "", [], [(0.0, 10.0)])
+            prompt, _ = build_prompt(llm, example.question, [], description)
+            cached[key] = "".join(llm.generate(prompt, greedy)).strip()
+        out.append(replace(example, answer=cached[key]))
+    path.write_text(json.dumps(cached))
+    return out
+
+
+def _with_lora(model, cfg: TrainConfig, previous: Path):
+    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+
+    config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                        target_modules=["q_proj", "v_proj"], bias="none")
+    model = get_peft_model(model, config)
+    if previous.is_file():
+        from safetensors.torch import load_file
+
+        set_peft_model_state_dict(model, load_file(str(previous)))
+    return model
+
+
+def _save_lora(model, path: Path) -> None:
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in get_peft_model_state_dict(model).items()}, str(path))
+
+
+def _cosine(optimizer, steps: int, warmup: int = 20):
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + np.cos(np.pi * min(1.0, (step - warmup) / max(1, steps - warmup))))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def ship(cfg: TrainConfig) -> Path:
+    """Copy the last finished stage into `cfg.out` (the adapter, and the LoRA as GGUF), with its training logs
+    and a loss plot, under the name the engine finds for this Whisper + LLM pair."""
+    import shutil
+
+    whisper, llm_path = resolve_whisper(cfg.whisper), resolve_llm(cfg.llm)
+    run = Run(cfg, whisper.name, llm_path)
+    stage = max(s for s in STAGES if run.checkpoint(s).is_file())
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / f"{run.stem}.safetensors"
+    shutil.copyfile(run.checkpoint(stage), target)
+    lora_target = target.with_suffix(".lora.gguf")
+    lora_target.unlink(missing_ok=True)
+    if stage >= 2:
+        export_lora(run.lora_checkpoint(stage), llm_path, lora_target, cfg)
+    logs = {f"stage{s}": [json.loads(l) for l in (run.dir / f"stage{s}.jsonl").read_text().splitlines()]
+            for s in STAGES if (run.dir / f"stage{s}.jsonl").is_file()}
+    (out / f"{run.stem}.training.json").write_text(json.dumps(logs, indent=0))
+    plot_losses(logs, out / f"{run.stem}.losses.png")
+    print(f"shipped stage {stage}: {target}" + (f" + {lora_target}" if stage >= 2 else ""))
+    return target
+
+
+def export_lora(checkpoint: Path, llm_path: Path, target: Path, cfg: TrainConfig) -> None:
+    from safetensors.torch import load_file
+    from transformers import AutoConfig
+
+    from .export import lora_gguf_tensors, write_lora_gguf
+
+    config = AutoConfig.from_pretrained(str(llm_path.parent), gguf_file=llm_path.name)
+    tensors = lora_gguf_tensors(load_file(str(checkpoint)), config.num_attention_heads, config.num_key_value_heads)
+    write_lora_gguf(tensors, target, LLM(llm_path, n_ctx=256).arch, cfg.lora_alpha)
+
+
+def plot_losses(logs: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(logs), figsize=(4 * len(logs), 3), squeeze=False)
+    for ax, (stage, rows) in zip(axes[0], logs.items()):
+        ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], lw=0.6, label="train")
+        val = [r for r in rows if "val_loss" in r]
+        if val:
+            ax.plot([r["step"] for r in val], [r["val_loss"] for r in val], "o-", label="validation")
+        ax.set_title(stage)
+        ax.set_xlabel("step")
+        ax.legend()
+    axes[0][0].set_ylabel("loss")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

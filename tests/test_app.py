@@ -1,0 +1,313 @@
+"""The app end to end: one live `python app.py` for the module, driven through gradio_client, the OpenAI
+route (httpx) and a headless Debian chromium (Playwright), with espeak-ng clips made here."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+import clips
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+UPLOAD_MB = 2  # the server's cap in this module, so the size checks need no big files
+OTHER_SENTENCE = "Please remember to water the tomato plants in the garden every morning."
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`python app.py` on a free port of 127.0.0.1; its URL. Killed at the end of the module."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("server") / "app.log"
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "LTU_AS_MAX_UPLOAD_MB": str(UPLOAD_MB)}
+    env.pop("GRADIO_SERVER_NAME", None)
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"app.py exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            if httpx.get(url + "/", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"app.py did not answer within 180 s:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.5)
+    yield url
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def other_clip(clip_dir) -> Path:
+    return clips.speech(OTHER_SENTENCE, clip_dir / "tomatoes.wav")
+
+
+@pytest.fixture(scope="module")
+def bad_clip(clip_dir) -> Path:
+    path = clip_dir / "not_audio.wav"
+    path.write_bytes(os.urandom(4000))
+    return path
+
+
+def client(url: str):
+    from gradio_client import Client
+
+    return Client(url, verbose=False)
+
+
+def analyze(c, clip: Path) -> tuple[str, dict]:
+    from gradio_client import handle_file
+
+    status, _image, _heard, _events, details, chat, _note = c.predict(handle_file(str(clip)), api_name="/analyze")
+    assert chat == []
+    return status, details
+
+
+def ask(c, question: str, **options) -> tuple[list[dict], str]:
+    chat, box, status = c.predict(question, api_name="/ask", **options)
+    assert box == ("" if "tok/s" in status else question)  # answered: the box empties; refused: kept to fix
+    return chat, status
+
+
+def text_of(message: dict) -> str:
+    content = message["content"]
+    return content if isinstance(content, str) else " ".join(p.get("text", "") for p in content)
+
+
+# -- gradio_client -------------------------------------------------------------------------------------------------
+def test_client_analyze_and_multi_turn(server, speech_clip):
+    c = client(server)
+    status, details = analyze(c, speech_clip)
+    assert status.startswith("Heard"), status
+    assert "fox" in details["transcript"].lower()
+    assert details["language"] == "en" and details["duration"] > 2
+    assert details["models"]["llm"].endswith(".gguf")
+    chat, status = ask(c, "What animal is mentioned?")
+    assert [m["role"] for m in chat] == ["user", "assistant"]
+    assert text_of(chat[1]).strip(), "empty answer"
+    assert "tok/s" in status
+    chat, _ = ask(c, "Say it in three words.", mode="cascade", max_tokens=32)
+    assert [m["role"] for m in chat] == ["user", "assistant"] * 2
+    assert "decoded" in _
+    chat, _ = c.predict(api_name="/clear")
+    assert chat == []
+
+
+def test_client_bad_file_is_a_message(server, bad_clip, speech_clip):
+    c = client(server)
+    status, details = analyze(c, bad_clip)
+    assert status.startswith("⚠️") and "not a readable audio file" in status, status
+    assert "error" in details
+    chat, status = ask(c, "What is this?")  # no clip: told so, no answer
+    assert chat == [] and "Upload or record" in status
+    status, _ = analyze(c, speech_clip)  # the app keeps serving
+    assert status.startswith("Heard")
+
+
+def test_two_sessions_keep_their_own_clip(server, speech_clip, other_clip):
+    """Two users at once, different clips: each sees only its own transcript and its own chat."""
+    results: dict[str, dict] = {}
+    errors: list[BaseException] = []
+
+    def user(name: str, clip: Path, question: str) -> None:
+        try:
+            c = client(server)
+            _, details = analyze(c, clip)
+            chat, _ = ask(c, question, mode="cascade", max_tokens=48)
+            results[name] = {"transcript": details["transcript"].lower(), "chat": chat}
+        except BaseException as error:  # surfaced in the main thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=user, args=("fox", speech_clip, "Which animal jumps?")),
+               threading.Thread(target=user, args=("tomato", other_clip, "What needs water?"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors, errors
+    assert "fox" in results["fox"]["transcript"] and "tomato" not in results["fox"]["transcript"]
+    assert "tomato" in results["tomato"]["transcript"] and "fox" not in results["tomato"]["transcript"]
+    assert [text_of(m) for m in results["fox"]["chat"] if m["role"] == "user"] == ["Which animal jumps?"]
+    assert [text_of(m) for m in results["tomato"]["chat"] if m["role"] == "user"] == ["What needs water?"]
+
+
+# -- the OpenAI-compatible route ----------------------------------------------------------------------------------
+def completion_request(clip: Path, question: str, **extra) -> dict:
+    data = base64.b64encode(clip.read_bytes()).decode()
+    return {"model": "ltu-as", "max_tokens": 48, **extra,
+            "messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": data, "format": "wav"}},
+                                                      {"type": "text", "text": question}]}]}
+
+
+def test_openai_route_non_stream(server, speech_clip):
+    response = httpx.post(f"{server}/v1/chat/completions", json=completion_request(speech_clip, "What is said?"),
+                          timeout=180)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["object"] == "chat.completion" and body["id"].startswith("chatcmpl-")
+    choice = body["choices"][0]
+    assert choice["message"]["role"] == "assistant" and choice["message"]["content"].strip()
+    assert choice["finish_reason"] in ("stop", "length")
+    assert body["usage"]["completion_tokens"] > 0
+    assert "fox" in body["ltu_as"]["transcript"].lower()
+
+
+def test_openai_route_stream_with_history(server, speech_clip):
+    request = completion_request(speech_clip, "What animal is it?", stream=True, mode="tags",
+                                 stream_options={"include_usage": True})
+    request["messages"] += [{"role": "assistant", "content": "A fox."}, {"role": "user", "content": "What colour?"}]
+    lines = []
+    with httpx.stream("POST", f"{server}/v1/chat/completions", json=request, timeout=180) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = [line for line in response.iter_lines() if line]
+    assert lines[-1] == "data: [DONE]"
+    chunks = [json.loads(line.removeprefix("data: ")) for line in lines[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    assert text.strip()
+    assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]][-1] in ("stop", "length")
+    assert chunks[-1]["usage"]["completion_tokens"] > 0
+
+
+@pytest.mark.parametrize("case", ["no_messages", "no_audio", "bad_base64", "not_audio", "bad_mode", "image_part",
+                                  "audio_too_large", "body_too_large", "not_json"])
+def test_openai_route_rejects_bad_input(server, speech_clip, case):
+    request = completion_request(speech_clip, "What is said?")
+    audio_part = request["messages"][0]["content"][0]
+    if case == "no_messages":
+        request["messages"] = []
+    elif case == "no_audio":
+        request["messages"] = [{"role": "user", "content": "hello"}]
+    elif case == "bad_base64":
+        audio_part["input_audio"]["data"] = "not base64!!"
+    elif case == "not_audio":
+        audio_part["input_audio"]["data"] = base64.b64encode(os.urandom(3000)).decode()
+    elif case == "bad_mode":
+        request["mode"] = "loud"
+    elif case == "image_part":
+        request["messages"][0]["content"].append({"type": "image_url", "image_url": {"url": "x"}})
+    elif case == "audio_too_large":  # within the body cap, over the audio cap
+        audio_part["input_audio"]["data"] = base64.b64encode(b"\0" * int(UPLOAD_MB * 1.2 * 2**20)).decode()
+    elif case == "body_too_large":
+        audio_part["input_audio"]["data"] = "A" * (UPLOAD_MB * 3 * 2**20)
+    content = b"{not json" if case == "not_json" else json.dumps(request).encode()
+    response = httpx.post(f"{server}/v1/chat/completions", content=content, timeout=60,
+                          headers={"content-type": "application/json"})
+    assert response.status_code == (413 if case == "body_too_large" else 400), response.text
+    error = response.json()["error"]
+    assert error["message"] and "Traceback" not in error["message"] and error["type"]
+
+
+def test_openai_python_client(server, speech_clip):
+    """The docs' example, if the optional `openai` package is installed."""
+    openai = pytest.importorskip("openai")
+    c = openai.OpenAI(base_url=f"{server}/v1", api_key="unused")
+    data = base64.b64encode(speech_clip.read_bytes()).decode()
+    reply = c.chat.completions.create(model="ltu-as", max_tokens=32, messages=[{"role": "user", "content": [
+        {"type": "input_audio", "input_audio": {"data": data, "format": "wav"}}, {"type": "text", "text": "What is said?"}]}])
+    assert reply.choices[0].message.content.strip()
+
+
+# -- the page in a browser ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).is_file():
+        pytest.skip("Debian chromium is not installed (scripts/setup.sh dev installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def open_page(browser, url: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(url, wait_until="load")
+    page.wait_for_selector("#clip input[type=file]", state="attached", timeout=60000)
+    return page
+
+
+def upload(page, clip: Path, expect: str) -> None:
+    """Put `clip` in the audio box (clearing what is there) and wait for the status to show `expect`."""
+    if page.locator("#clip input[type=file]").count() == 0:
+        page.locator("#clip button[aria-label=Clear]").click()
+        page.wait_for_selector("#clip input[type=file]", state="attached")
+    page.locator("#clip input[type=file]").set_input_files(str(clip))
+    page.wait_for_function(f"document.querySelector('#status').innerText.includes({json.dumps(expect)})",
+                           timeout=120000)
+
+
+def ask_in_page(page, question: str, answers_before: int) -> list[str]:
+    """Type and send a question; the answer's text as seen at each poll until the turn is done."""
+    box = page.locator("#question textarea")
+    box.fill(question)
+    box.press("Enter")
+    seen: list[str] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        bots = page.locator("#chat [data-testid=bot]").all_inner_texts()
+        if len(bots) > answers_before and bots[-1].strip():
+            if not seen or seen[-1] != bots[-1]:
+                seen.append(bots[-1])
+        if page.locator("#answer-status").inner_text().startswith(f"answer {answers_before + 1} ·"):
+            final = page.locator("#chat [data-testid=bot]").all_inner_texts()[-1]
+            if not seen or seen[-1] != final:
+                seen.append(final)
+            return seen
+        time.sleep(0.03)
+    raise AssertionError(f"no finished answer to {question!r}; seen {seen[-1:]}")
+
+
+def test_browser_upload_ask_follow_up(server, browser, mixed_clip):
+    page = open_page(browser, server)
+    upload(page, mixed_clip, "Heard")
+    assert "fox" in page.locator("#transcript").inner_text().lower()
+    assert page.locator("#overview img").count() == 1
+    assert page.locator("#events svg").count() >= 1
+    first = ask_in_page(page, "What is the speaker talking about?", 0)
+    assert len(first) >= 2, f"the answer did not stream: {first}"  # seen growing, not only in one piece
+    assert first[-1].startswith(first[0].strip()[:5])
+    follow = ask_in_page(page, "Is there any other sound?", 1)
+    assert follow[-1].strip()
+    assert page.locator("#chat [data-testid=user]").count() == 2
+    page.screenshot(path=str(ROOT / "docs" / "screenshot.png"), full_page=True)
+    page.close()
+
+
+def test_browser_bad_upload_shows_error_and_keeps_serving(server, browser, bad_clip, speech_clip):
+    page = open_page(browser, server)
+    upload(page, bad_clip, "⚠️")
+    assert "not a readable audio file" in page.locator("#status").inner_text()
+    assert "Traceback" not in page.content()
+    upload(page, speech_clip, "Heard")  # the same page, and the server, carry on
+    page.close()
