@@ -76,9 +76,16 @@ def detected_device() -> str:
     return f"cpu ({os.cpu_count() or 1} cores)"
 
 
+def close_stream(stream, pieces) -> None:
+    """Stop an answer left early (a closed page or connection, an error) so the LLM is free for the next
+    question now, not when the garbage collector finds the generator. `pieces` is `iter(stream)`."""
+    pieces.close()
+    stream.close()
+
+
 class Engines:
-    """Engine per ModelChoice, created on first use; at most `settings.engines` stay loaded (least recently
-    used dropped; a stream still answering keeps its Engine alive until it finishes)."""
+    """Engine per ModelChoice, created on first use; at most `settings.engines` stay loaded: the default one
+    always, others least recently used first out (a stream still answering keeps its Engine alive until done)."""
 
     def __init__(self, settings: AppSettings):
         self.settings = settings
@@ -110,8 +117,9 @@ class Engines:
             self.load_seconds[choice] = time.perf_counter() - clock
             with self._lock:
                 self._loaded[choice] = engine
-                while len(self._loaded) > self.settings.engines:
-                    self._loaded.popitem(last=False)
+                others = [c for c in self._loaded if c not in (self.default, choice)]  # oldest first; keep default
+                for old in others[: max(0, len(self._loaded) - self.settings.engines)]:
+                    del self._loaded[old]
             return engine
 
     def is_loaded(self, choice: ModelChoice | None = None) -> bool:

@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from engine.config import MODES, SamplingOptions
 from engine.errors import InputError, LtuError
 
-from .engines import Engines
+from .engines import Engines, close_stream
 from .settings import MB, AppSettings
 
 MODEL_ID = "ltu-as"
@@ -188,7 +188,8 @@ class ChatCompletions:
         """Listen to the clip and set the answer going (the stream is lazy: nothing decodes until it is read)."""
         engine = self.engines.get()
         context = self.context(engine, chat.audio)
-        return context, engine.ask(context, chat.question, chat.history, mode=chat.mode, sampling=chat.sampling)
+        return engine, context, engine.ask(context, chat.question, chat.history, mode=chat.mode,
+                                           sampling=chat.sampling)
 
     async def __call__(self, request: Request):
         if not self._slots.acquire(blocking=False):
@@ -197,17 +198,19 @@ class ChatCompletions:
         try:
             cap = self.settings.max_upload_bytes * 4 // 3 + MB  # base64 is 4/3 of the audio, plus the JSON
             chat = parse_request(await read_body(request, cap), self.settings)
-            context, stream = await run_in_threadpool(self.start, chat)
+            engine, context, stream = await run_in_threadpool(self.start, chat)
             reply = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time()), "model": chat.model}
             if chat.stream:
                 release = False  # the stream releases its slot when it ends
-                return StreamingResponse(self._events(stream, reply, chat.include_usage), media_type="text/event-stream",
+                return StreamingResponse(self._events(stream, reply, chat.include_usage),
+                                         media_type="text/event-stream",
                                          headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
             text = await run_in_threadpool(stream.read)
+            finish = FINISH.get(stream.stats.stop_reason, "stop")
             return JSONResponse({**reply, "object": "chat.completion",
                                  "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                              "logprobs": None, "finish_reason": FINISH.get(stream.stats.stop_reason, "stop")}],
-                                 "usage": _usage(stream.stats), "ltu_as": self._extra(context, chat)})
+                                              "logprobs": None, "finish_reason": finish}],
+                                 "usage": _usage(stream.stats), "ltu_as": _heard(engine, context, chat.mode)})
         except ApiError as error:
             return error.response()
         except InputError as error:
@@ -217,13 +220,6 @@ class ChatCompletions:
         finally:
             if release:
                 self._slots.release()
-
-    def _extra(self, context, chat: ChatRequest) -> dict:
-        """Non-standard: what the engine heard, so a client can show it."""
-        engine = self.engines.get()
-        return {"mode": chat.mode, "transcript": context.transcript.text, "language": context.transcript.language,
-                "events": [{"label": e.label, "score": e.score, "start": e.start, "end": e.end} for e in context.events],
-                "adapter_trained": engine.trained}
 
     def _events(self, stream, reply: dict, include_usage: bool) -> Iterator[str]:
         def chunk(delta: dict, finish: str | None = None, **extra) -> str:
@@ -241,15 +237,20 @@ class ChatCompletions:
                 body = {**reply, "object": "chat.completion.chunk", "choices": [], "usage": _usage(stream.stats)}
                 yield f"data: {json.dumps(body)}\n\n"
         except LtuError as error:
-            body = {"error": {"message": str(error), "type": "server_error", "param": None, "code": "generation_failed"}}
+            body = {"error": {"message": str(error), "type": "server_error", "param": None,
+                              "code": "generation_failed"}}
             yield f"data: {json.dumps(body)}\n\n"
         finally:
-            pieces.close()
-            inner = getattr(stream, "close", None) or getattr(getattr(stream, "_pieces", None), "close", None)
-            if inner is not None:  # free the LLM now if the client went away mid-answer
-                inner()
+            close_stream(stream, pieces)  # frees the LLM at once if the client went away mid-answer
             self._slots.release()
         yield "data: [DONE]\n\n"
+
+
+def _heard(engine, context, mode: str) -> dict:
+    """Non-standard `ltu_as` field: what the engine heard, so a client can show it."""
+    return {"mode": mode, "transcript": context.transcript.text, "language": context.transcript.language,
+            "events": [{"label": e.label, "score": e.score, "start": e.start, "end": e.end} for e in context.events],
+            "adapter_trained": engine.trained}
 
 
 def _usage(stats) -> dict:

@@ -6,7 +6,6 @@ status line and a toast; nothing here re-implements a stage of the engine."""
 
 from __future__ import annotations
 
-import html
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,7 +18,8 @@ from engine.config import MODES, SamplingOptions
 from engine.errors import LtuError
 
 from . import plots
-from .engines import WHISPER_CHOICES, Engines, ModelChoice, check_choice, cuda_available, detected_device
+from .engines import (WHISPER_CHOICES, Engines, ModelChoice, check_choice, close_stream, cuda_available,
+                      detected_device)
 from .settings import AppSettings
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
@@ -53,12 +53,11 @@ def messages(history: list[tuple[str, str]]) -> list[dict]:
 
 
 def adapter_note(engine) -> str:
+    """The engine's own warning (the CLI prints the same), for the mode-independent part shown with the clip."""
     if engine is None or engine.trained:
         return ""
-    m = engine.models
-    return (f"**Note: the audio adapter is untrained** for Whisper `{m['whisper']}` + `{m['llm']}`: the sound "
-            "events and the acoustic tokens (mode *soft*) come from a random projector and tagging head, so only "
-            "the transcript carries real information. Train one (see README) or pick mode *cascade*.")
+    return (f"**Note:** {engine.warnings('soft')[0]}; the sound events come from an untrained tagging head. "
+            "Only the transcript carries real information: pick mode *cascade*, or train one (see README).")
 
 
 def models_markdown(engine, engines: Engines, choice: ModelChoice) -> str:
@@ -72,7 +71,8 @@ def models_markdown(engine, engines: Engines, choice: ModelChoice) -> str:
 
 
 def _escape(text: str) -> str:
-    return html.escape(text).replace("|", "&#124;").replace("*", "&#42;").replace("_", "&#95;")
+    """Text shown as Markdown as it is: no tags, no emphasis (intraword underscores are already literal)."""
+    return text.replace("<", "&lt;").replace("*", "\\*").replace("`", "'")
 
 
 def heard_markdown(context) -> str:
@@ -89,15 +89,6 @@ def _status_error(error: Exception) -> str:
     message = str(error).splitlines()[0] if str(error) else type(error).__name__
     gr.Warning(message)
     return f"⚠️ **{_escape(message)}**"
-
-
-def _close(stream, pieces) -> None:
-    """Stop a stream that was left early (a closed page, an error) so the LLM is free for the next question
-    at once, not when the garbage collector finds the generator."""
-    pieces.close()
-    inner = getattr(stream, "close", None) or getattr(getattr(stream, "_pieces", None), "close", None)
-    if inner is not None:  # AnswerStream has no close() yet: its inner generator holds the engine's LLM lock
-        inner()
 
 
 class App:
@@ -176,14 +167,15 @@ class App:
             yield session, chat, "", _status_error(error)
             return
         finally:
-            _close(stream, pieces)
+            close_stream(stream, pieces)
         answer = stream.text.strip()
         session.history.append((question, answer))
         chat[-1]["content"] = answer
         s = stream.stats
-        yield session, chat, "", (f"answer {len(session.history)} · {mode} · {s.generated_tokens} tokens at {s.tokens_per_second:.1f} tok/s · "
-                                  f"first token after {s.first_token_seconds:.2f} s · "
-                                  f"{s.decoded_units} of {s.prompt_units} prompt positions decoded")
+        yield session, chat, "", (f"answer {len(session.history)} · {mode} · {s.generated_tokens} tokens at "
+                                  f"{s.tokens_per_second:.1f} tok/s · first token after "
+                                  f"{s.first_token_seconds:.2f} s · {s.decoded_units} of {s.prompt_units} prompt "
+                                  "positions decoded")
 
     def on_clear(self, session: Session) -> tuple:
         session.history = []
@@ -249,7 +241,8 @@ def build(engines: Engines, settings: AppSettings) -> gr.Blocks:
             with gr.Column(scale=4):
                 chatbot = gr.Chatbot(label="chat", height=440, elem_id="chat",
                                      feedback_options=None, buttons=["copy"])
-                question = gr.Textbox(label="question", placeholder="Ask about the clip, e.g. what is happening?", show_label=False,
+                question = gr.Textbox(label="question", placeholder="Ask about the clip, e.g. what is happening?",
+                                      show_label=False,
                                       elem_id="question", submit_btn="Ask")
                 answer_status = gr.Markdown(label="answer_status", elem_id="answer-status")
                 with gr.Row():

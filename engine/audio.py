@@ -27,16 +27,19 @@ class Window:
     end: float  # seconds of real audio in the window (the last one is padded past this)
 
 
-def load_audio(source: AudioSource, max_duration: float = 3600.0, sample_rate: int | None = None) -> np.ndarray:
+def load_audio(source: AudioSource, max_duration: float = 3600.0, sample_rate: int | None = None,
+               name: str | None = None) -> np.ndarray:
     """Decode `source` to 16 kHz mono float32 in [-1, 1].
 
-    A numpy array is taken as mono (or (samples, channels)) at `sample_rate` (default 16 kHz).
-    Raises InputError with one line for anything that is not usable audio.
+    A numpy array is taken as mono (or (samples, channels)) at `sample_rate` (default 16 kHz). `name` is how
+    error messages call bytes input. Raises InputError with one line for anything that is not usable audio.
     """
     if isinstance(source, np.ndarray):
         audio = _from_array(source, sample_rate or SAMPLE_RATE)
     elif isinstance(source, bytes):
-        audio = _decode(io.BytesIO(source), "<bytes>", max_duration)
+        if not source:
+            raise InputError(f"{name or 'the audio'} is empty")
+        audio = _decode(io.BytesIO(source), name or "the audio", max_duration)
     else:
         path = Path(source)
         if not path.is_file():

@@ -48,15 +48,6 @@ def _load(args: argparse.Namespace):
     return Engine(_config(args))
 
 
-def _warnings(engine, mode: str) -> list[str]:
-    if engine.trained:
-        return []
-    return [f"no trained adapter for {engine.whisper.id} + {engine.llm_path.name}: "
-            + ("the acoustic tokens are untrained (random projector)" if mode == "soft" else
-               "the sound events come from an untrained tagging head" if mode == "tags" else
-               "the events shown come from an untrained tagging head")]
-
-
 def _result(engine, context, stream, mode: str, load_seconds: float | None = None) -> dict:
     answer = stream.read()
     timings = {**context.timings, **stream.timings}
@@ -66,7 +57,7 @@ def _result(engine, context, stream, mode: str, load_seconds: float | None = Non
             "timings": {k: round(v, 4) for k, v in timings.items()},
             "tokens": {"prompt": stream.stats.prompt_units, "decoded": stream.stats.decoded_units,
                        "generated": stream.stats.generated_tokens, "stop": stream.stats.stop_reason},
-            "models": engine.models, "warnings": _warnings(engine, mode)}
+            "models": engine.models, "warnings": engine.warnings(mode)}
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -84,7 +75,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_result(engine, context, stream, args.mode, load_seconds), ensure_ascii=False))
         return 0
-    for warning in _warnings(engine, args.mode):
+    for warning in engine.warnings(args.mode):
         print(f"note: {warning}", file=sys.stderr)
     for piece in stream:
         print(piece, end="", flush=True)
@@ -139,7 +130,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     print(f"Heard ({context.duration:.1f} s, {context.transcript.language}): {context.transcript.text or '(no speech)'}")
     if context.events:
         print("Sounds: " + ", ".join(f"{e.label} {e.score:.2f}" for e in context.events))
-    for warning in _warnings(engine, args.mode):
+    for warning in engine.warnings(args.mode):
         print(f"note: {warning}")
     print("Ask about the clip. Commands: /mode soft|tags|cascade, /reset, /quit")
     history: list[tuple[str, str]] = []

@@ -78,6 +78,10 @@ class AnswerStream:
             pass
         return self.text.strip()
 
+    def close(self) -> None:
+        """Stop generating (a client went away): frees the LLM for the next caller at once."""
+        self._pieces.close()
+
     @property
     def timings(self) -> dict[str, float]:
         s = self.stats
@@ -112,6 +116,16 @@ class Engine:
     @property
     def trained(self) -> bool:
         return self.adapter_info.trained != "untrained"
+
+    def warnings(self, mode: str) -> list[str]:
+        """What a user should know about the answers in `mode` (shown by the CLI and the app alike)."""
+        if self.trained:
+            return []
+        pair = f"{self.whisper.id} + {self.llm_path.name}"
+        return [{"soft": f"no trained adapter for {pair}: the acoustic tokens are untrained (random projector)",
+                 "tags": f"no trained adapter for {pair}: the sound events come from an untrained tagging head",
+                 "cascade": f"no trained adapter for {pair}: the events shown come from an untrained tagging head",
+                 }[mode]]
 
     @property
     def models(self) -> dict:
@@ -186,7 +200,7 @@ class Engine:
                                  context.audio_tokens if soft else None, reserve=sampling.max_tokens)
         stats = GenerationStats()
 
-        def generate() -> Iterator[str]:
+        def generate() -> Iterator[str]:  # a generator: the lock is held while tokens flow, released on close
             with self._llm_lock:
                 yield from self.llm.generate(prompt, sampling, stats)
 

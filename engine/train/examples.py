@@ -81,21 +81,24 @@ class Tokenizer:
         return self.llm.tokenize(text)[: self.max_answer_tokens] + self.end
 
 
-def collate(tokenizer: Tokenizer, batch: list[Example], n_audio: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """-> token ids (B, T) right-padded, labels (B, n_audio + T), attention mask (B, n_audio + T)."""
-    rows = []
+def collate(tokenizer: Tokenizer, batch: list[Example]) -> tuple[list[list[int]], list[list[int]]]:
+    """-> per example: token ids (prompt + answer) and their targets (IGNORE on the prompt)."""
+    ids, targets = [], []
     for example in batch:
         prompt, answer = tokenizer.prompt(example), tokenizer.answer(example.answer)
-        rows.append((prompt + answer, [IGNORE] * len(prompt) + answer))
-    width = max(len(ids) for ids, _ in rows)
-    ids = torch.zeros(len(rows), width, dtype=torch.long)
-    labels = torch.full((len(rows), n_audio + width), IGNORE, dtype=torch.long)
-    mask = torch.zeros(len(rows), n_audio + width, dtype=torch.long)
-    for i, (seq, target) in enumerate(rows):
-        ids[i, : len(seq)] = torch.tensor(seq)
-        labels[i, n_audio : n_audio + len(seq)] = torch.tensor(target)
-        mask[i, : n_audio + len(seq)] = 1
-    return ids, labels, mask
+        ids.append(prompt + answer)
+        targets.append([IGNORE] * len(prompt) + answer)
+    return ids, targets
+
+
+def left_pad(rows: list[torch.Tensor], value: float) -> torch.Tensor:
+    """Stack (length, ...) rows padded on the left: every answer ends at the last position, so the LLM's
+    output layer only has to run over the last few positions (it is the costliest part at 49k tokens)."""
+    width = max(len(r) for r in rows)
+    out = torch.full((len(rows), width, *rows[0].shape[1:]), value, dtype=rows[0].dtype)
+    for i, row in enumerate(rows):
+        out[i, width - len(row):] = row
+    return out
 
 
 def batches(items: list, batch_size: int, seed: int):

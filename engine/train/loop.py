@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,10 @@ from ..prompt import PROMPT_FORMAT
 from ..tltr import AdapterDims, AdapterInfo, AudioAdapter, load_adapter, save_adapter
 from ..weights import resolve_llm, resolve_whisper
 from . import featurize
+from .card import write_card
 from .config import STAGES, TrainConfig
-from .examples import (CLASSIFICATION_TASKS, Tokenizer, batches, collate, examples, load_clips, load_records,
-                       multi_hot, sound_labels)
+from .examples import (CLASSIFICATION_TASKS, IGNORE, Tokenizer, batches, collate, examples, left_pad, load_clips,
+                       load_records, multi_hot, sound_labels)
 
 
 class Run:
@@ -50,6 +52,10 @@ def train(cfg: TrainConfig) -> dict:
     llm_path = resolve_llm(cfg.llm)
     run = Run(cfg, whisper.name, llm_path)
     run.log_path.unlink(missing_ok=True)
+    if not (Path(cfg.data) / "train.json").is_file():  # from scratch: build the data first
+        from ..data import build
+
+        build(Path(cfg.data))
     clips = load_clips(cfg.data)
     train_records, val_records = load_records(cfg.data, "train"), load_records(cfg.data, "validation")
     # Whisper's transcript for validation speech (what inference sees); training uses the known text
@@ -180,12 +186,25 @@ def _train_with_llm(cfg, run, train_records, val_records, cache, whisper_id, llm
     return record
 
 
-def _lm_loss(model, adapter, embed, tokenizer, cache, batch, device, tags) -> torch.Tensor:
+def _lm_forward(model, adapter, embed, tokenizer, cache, batch, device):
+    """[pad] + 25 acoustic vectors + prompt + answer per example, left-padded; positions count from the first
+    real vector, as llama.cpp numbers them at inference. -> (answer logits, their targets, tag logits)."""
     features = featurize.stack(cache, [e.audio_id for e in batch]).to(device)
     audio_tokens, tag_logits = adapter(features)
-    ids, labels, mask = collate(tokenizer, batch, audio_tokens.shape[1])
-    inputs = torch.cat([audio_tokens, embed(ids.to(device))], dim=1)
-    loss = model(inputs_embeds=inputs, attention_mask=mask.to(device), labels=labels.to(device)).loss
+    ids, targets = collate(tokenizer, batch)
+    n_audio = audio_tokens.shape[1]
+    inputs = left_pad([torch.cat([a, embed(torch.tensor(t, device=device))]) for a, t in zip(audio_tokens, ids)], 0.0)
+    labels = left_pad([torch.tensor([IGNORE] * n_audio + t) for t in targets], IGNORE).to(device)
+    mask = left_pad([torch.ones(n_audio + len(t), dtype=torch.long) for t in ids], 0).to(device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    keep = max(sum(1 for x in t if x != IGNORE) for t in targets) + 1  # the answers and the position before them
+    logits = model(inputs_embeds=inputs, attention_mask=mask, position_ids=positions, logits_to_keep=keep).logits
+    return logits[:, :-1], labels[:, -keep + 1:], tag_logits
+
+
+def _lm_loss(model, adapter, embed, tokenizer, cache, batch, device, tags) -> torch.Tensor:
+    logits, labels, tag_logits = _lm_forward(model, adapter, embed, tokenizer, cache, batch, device)
+    loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE)
     if tags is not None:
         targets = torch.stack([tags[e.audio_id] for e in batch]).to(device)
         loss = loss + torch.nn.functional.binary_cross_entropy_with_logits(tag_logits, targets)
@@ -199,18 +218,11 @@ def evaluate_lm(model, adapter, embed, tokenizer, cache, val_set, device) -> dic
     adapter.eval()
     losses, exact = [], []
     for start in range(0, len(val_set), 8):
-        batch = val_set[start:start + 8]
-        features = featurize.stack(cache, [e.audio_id for e in batch]).to(device)
-        audio_tokens, _ = adapter(features)
-        ids, labels, mask = collate(tokenizer, batch, audio_tokens.shape[1])
-        inputs = torch.cat([audio_tokens, embed(ids.to(device))], dim=1)
-        out = model(inputs_embeds=inputs, attention_mask=mask.to(device), labels=labels.to(device))
-        losses.append(out.loss.item())
-        predicted = out.logits[:, :-1].argmax(-1).cpu()
-        target = labels[:, 1:]
-        for row in range(len(batch)):
-            positions = target[row] != -100
-            exact.append(bool((predicted[row][positions] == target[row][positions]).all()))
+        logits, labels, _ = _lm_forward(model, adapter, embed, tokenizer, cache, val_set[start:start + 8], device)
+        losses.append(torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(),
+                                                        ignore_index=IGNORE).item())
+        answer = labels != IGNORE
+        exact.extend(((logits.argmax(-1) == labels) | ~answer).all(dim=1).tolist())
     model.train()
     adapter.train()
     return {"val_loss": float(np.mean(losses)), "val_exact": float(np.mean(exact)), "val_examples": len(val_set)}
@@ -290,6 +302,12 @@ def ship(cfg: TrainConfig) -> Path:
             for s in STAGES if (run.dir / f"stage{s}.jsonl").is_file()}
     (out / f"{run.stem}.training.json").write_text(json.dumps(logs, indent=0))
     plot_losses(logs, out / f"{run.stem}.losses.png")
+    _, info = load_adapter(target)
+    manifest_path = Path(cfg.data) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    write_card(out / "README.md", run.stem, logs, manifest,
+               {**asdict(info), "lora": stage >= 2, "lora_r": cfg.lora_r,
+                "lora_alpha": cfg.lora_alpha})
     print(f"shipped stage {stage}: {target}" + (f" + {lora_target}" if stage >= 2 else ""))
     return target
 

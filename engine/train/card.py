@@ -1,0 +1,47 @@
+"""The model card of shipped weights (weights/README.md), written from the data manifest and training logs."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from .config import STAGES
+
+
+def write_card(path: Path, stem: str, logs: dict, manifest: dict, info: dict) -> None:
+    lines = [f"# Shipped weights: `{stem}`", "",
+             "Written by `python -m engine.train` (do not edit by hand). Reproduce everything with "
+             "`python -m engine.train --stage all` (it builds the data first when the cache has none).", "",
+             f"- Whisper: `{info['whisper']}`; LLM: `{info['llm']}` (sha256 `{info['llm_sha256'][:12]}`); "
+             f"prompt format `{info['prompt_format']}`", f"- Training: {info['trained']}",
+             f"- Files: `{stem}.safetensors` (TLTR + projector + tagging head)"
+             + (f", `{stem}.lora.gguf` (LoRA r {info['lora_r']}, alpha {info['lora_alpha']}, q/v)"
+                if info.get("lora") else ""),
+             f"- Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "", "## Data", ""]
+    clips, records = manifest.get("clips", {}), manifest.get("records", {})
+    lines += ["Built offline by `python -m engine.data build` from Debian packages' sound effects, espeak-ng speech, "
+              "fluidsynth music and speech-over-event mixtures; the held-out evaluation sources were never used "
+              "(`engine/data/denylist.py`). Split by source recording "
+              f"({len(manifest.get('sources_in_both_splits', []))} sources in both splits).", "",
+              f"- clips: {clips.get('total')} ({clips.get('hours')} h); per kind and split: "
+              f"`{json.dumps(clips.get('per_kind_split', {}))}`",
+              f"- QA records: `{json.dumps(records.get('per_split', {}))}`; per task: "
+              f"`{json.dumps(records.get('per_task', {}))}`",
+              f"- event clips per package: `{json.dumps(clips.get('event_per_package', {}))}`",
+              f"- licences per package: `{json.dumps(manifest.get('licences', {}))}`"]
+    lines += ["", "## Stages", "", "| stage | what trains | lr | steps | first loss | last loss | validation |",
+              "|---|---|---|---|---|---|---|"]
+    for name, rows in logs.items():
+        stage = int(name.removeprefix("stage"))
+        what, lr, _ = STAGES[stage]
+        first, last = rows[0]["loss"], sum(r["loss"] for r in rows[-20:]) / len(rows[-20:])
+        val = next((r for r in reversed(rows) if any(k.startswith("val_") for k in r)), {})
+        shown = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                          for k, v in val.items() if k.startswith("val_"))
+        lines.append(f"| {stage} | {what} | {rows[0].get('lr', lr):.0e}→ | {len(rows)} | {first:.3f} | "
+                     f"{last:.3f} (mean of last 20) | {shown} |")
+    lines += ["", f"![losses]({stem}.losses.png)", "",
+              "Validation metrics per task and mode (sound events in `soft` vs `tags` vs `cascade`, answer WER, "
+              "tagging mAP) come from `python -m engine.eval`: see [docs/RESULTS.md](../docs/RESULTS.md).", ""]
+    path.write_text("\n".join(lines))

@@ -1,0 +1,106 @@
+"""Training on a tiny real dataset: each stage's step lowers the loss; the LoRA export matches torch + PEFT."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.llm import LLM, Embeddings
+from engine.weights import resolve_llm
+
+
+def _sox(path: Path, *effects: str) -> None:
+    subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", str(path), *effects], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A dataset from sox-made recordings with telling names plus espeak-ng speech and mixtures."""
+    from engine.data import build
+
+    sounds = tmp_path_factory.mktemp("sounds")
+    for i in range(3):
+        _sox(sounds / f"thunder{i}.wav", "synth", "1.5", "brownnoise", "vol", str(0.4 + 0.1 * i), "fade", "0", "1.5", "1")
+        _sox(sounds / f"bell_ring{i}.wav", "synth", "1.2", "sine", str(700 + 100 * i), "fade", "0", "1.2", "1.1")
+        _sox(sounds / f"glass_smash{i}.wav", "synth", "0.8", "whitenoise", "highpass", str(2500 + 300 * i))
+    out = tmp_path_factory.mktemp("data")
+    build(out, packages=[], source_dirs=[sounds], n_speech=6, n_mix=6, n_music=0, progress=False)
+    return out
+
+
+def _config(tiny: Path, stage: int, steps: int):
+    from engine.train.config import TrainConfig
+
+    return TrainConfig(stage=stage, data=tiny, features=tiny / "features" / "base", out=tiny / "weights",
+                       steps=steps, eval_every=steps, batch_size=4)
+
+
+def _losses(tiny: Path, stage: int) -> list[float]:
+    logs = sorted((tiny / "train").glob(f"*/stage{stage}.jsonl"))
+    return [json.loads(line)["loss"] for line in logs[0].read_text().splitlines()]
+
+
+def test_stages_lower_the_loss_and_ship(tiny):
+    from engine.train.loop import ship, train
+
+    for stage, steps in ((0, 40), (1, 12), (2, 8)):
+        record = train(_config(tiny, stage, steps))
+        losses = _losses(tiny, stage)
+        first, last = np.mean(losses[:3]), np.mean(losses[-3:])
+        print(f"stage {stage}: loss {first:.3f} -> {last:.3f}; {record}")
+        assert last < first, (stage, losses)
+    shipped = ship(_config(tiny, 2, 8))
+    assert shipped.is_file() and shipped.with_suffix(".lora.gguf").is_file()
+    assert (tiny / "weights").glob("*.losses.png")
+    from engine.pipeline import Engine
+    from engine.config import EngineConfig
+
+    engine = Engine(EngineConfig(adapter=str(shipped)))  # the engine loads what training shipped (+ its LoRA)
+    assert engine.trained and engine.lora_path == shipped.with_suffix(".lora.gguf")
+    engine.llm.close()
+
+
+def test_lora_export_matches_torch_and_peft(tmp_path):
+    """The same embedded prompt through torch + PEFT and through llama.cpp + the exported GGUF adapter."""
+    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
+    from transformers import AutoModelForCausalLM
+
+    from engine.train.export import lora_gguf_tensors, write_lora_gguf
+
+    path = resolve_llm()
+    model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"]))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:  # PEFT starts B at zero (a no-op adapter): give it weights to carry
+                p.normal_(0, 0.2)  # large enough to stand out from Q4_1 rounding noise (~1 logit)
+    adapter_path = tmp_path / "lora.gguf"
+    config = model.config
+    write_lora_gguf(lora_gguf_tensors(get_peft_model_state_dict(model), config.num_attention_heads,
+                                      config.num_key_value_heads), adapter_path, "llama", 16)
+    base, tuned = LLM(path, n_ctx=512), LLM(path, n_ctx=512, lora_path=adapter_path)
+    tokens = base.render_chat([{"role": "user", "content": "Describe the sound of rain on a roof."}])
+    vectors = np.random.default_rng(0).normal(0, 0.02, (25, base.n_embd)).astype(np.float32)
+    prompt = [Embeddings("audio", vectors), tokens]
+    cpp_base, cpp_tuned = base.next_token_logits(prompt), tuned.next_token_logits(prompt)
+    inputs = torch.cat([torch.from_numpy(vectors), model.get_input_embeddings()(torch.tensor(tokens))])[None]
+    with torch.no_grad():
+        torch_tuned = model(inputs_embeds=inputs).logits[0, -1].numpy()
+        with model.disable_adapter():
+            torch_base = model(inputs_embeds=inputs).logits[0, -1].numpy()
+    delta_cpp, delta_torch = cpp_tuned - cpp_base, torch_tuned - torch_base
+    corr = float(np.corrcoef(delta_cpp, delta_torch)[0, 1])
+    print(f"LoRA logit change: torch {np.abs(delta_torch).max():.3f} max, llama.cpp {np.abs(delta_cpp).max():.3f} max, "
+          f"correlation {corr:.4f}; tuned logits max abs diff {np.abs(cpp_tuned - torch_tuned).max():.3f} "
+          f"(base alone: {np.abs(cpp_base - torch_base).max():.3f}, Q4_1 vs dequantized)")
+    assert np.abs(delta_torch).max() > 3  # the adapter really changes the answer
+    assert corr > 0.95
+    assert int(np.argmax(cpp_tuned)) == int(np.argmax(torch_tuned))
+    base.close()
+    tuned.close()
