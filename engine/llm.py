@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from .config import SamplingOptions
 from .errors import InputError, ModelError
 
 SEQ = 0  # one sequence per context
+PARKED_SESSIONS = 8  # conversations whose KV state is kept aside while another one decodes
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,8 @@ class LLM:
         self._token_batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
         self._embd_batch = llama_cpp.llama_batch_init(n_batch, self.n_embd, 1)
         self._cache = _Cache()
+        self._session: str | None = None
+        self._parked: OrderedDict[str, tuple[list, bytes]] = OrderedDict()
         self._token_table: np.ndarray | None = None
 
     def close(self) -> None:
@@ -197,6 +201,29 @@ class LLM:
         """Forget the KV cache (the next prompt is decoded from position 0)."""
         self._lib.llama_memory_clear(self._memory, True)
         self._cache = _Cache()
+
+    def use_session(self, session: str) -> None:
+        """One KV state per conversation: park the active one (its units and llama.cpp's bytes for them) and
+        bring back `session`'s, so users taking turns on one model do not re-decode each other's prompts."""
+        if session == self._session:
+            return
+        lib = self._lib
+        if self._session is not None and self._cache.units:
+            size = lib.llama_state_seq_get_size(self._ctx, SEQ)
+            buffer = (ctypes.c_uint8 * size)()
+            written = lib.llama_state_seq_get_data(self._ctx, buffer, size, SEQ)
+            self._parked[self._session] = (self._cache.units, bytes(buffer)[:written])
+            while len(self._parked) > PARKED_SESSIONS:
+                self._parked.popitem(last=False)
+        self.reset()
+        self._session = session
+        if session in self._parked:
+            units, data = self._parked.pop(session)
+            buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+            if lib.llama_state_seq_set_data(self._ctx, buffer, len(data), SEQ) == len(data):
+                self._cache.units = units
+            else:  # could not restore: start clean (correct, only slower)
+                self.reset()
 
     def prefill(self, prompt: Prompt) -> tuple[int, int]:
         """Make the KV cache hold exactly `prompt`, decoding only what differs from what it holds.

@@ -183,8 +183,10 @@ class Engine:
         return sorted(events, key=lambda e: -e.score)[: self.config.max_events]
 
     def ask(self, context: AudioContext, question: str, history: Sequence[tuple[str, str]] = (),
-            mode: str | None = None, sampling: SamplingOptions | None = None) -> AnswerStream:
-        """Stream the answer to `question` about `context`; `history` holds earlier (question, answer) turns."""
+            mode: str | None = None, sampling: SamplingOptions | None = None,
+            session: str | None = None) -> AnswerStream:
+        """Stream the answer to `question` about `context`; `history` holds earlier (question, answer) turns.
+        `session` names the conversation whose KV cache to reuse (default: one per clip)."""
         mode = mode or self.config.mode
         if mode not in MODES:
             raise InputError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -202,6 +204,7 @@ class Engine:
 
         def generate() -> Iterator[str]:  # a generator: the lock is held while tokens flow, released on close
             with self._llm_lock:
+                self.llm.use_session(session or context.id)
                 yield from self.llm.generate(prompt, sampling, stats)
 
         return AnswerStream(generate(), stats, mode)

@@ -79,6 +79,11 @@ def test_second_turn_reuses_the_kv_cache(engine, mixed_clip):
     third = engine.ask(other, "What do you hear?", mode="soft", sampling=options)
     third.read()
     assert third.stats.decoded_units == third.stats.prompt_units
+    # back to the first clip: its conversation's KV state was parked, not lost
+    fourth = engine.ask(context, "Is it loud?", history=[("What do you hear?", answer)], mode="soft", sampling=options)
+    fourth.read()
+    print(f"back on clip 1 after another clip: decoded {fourth.stats.decoded_units} of {fourth.stats.prompt_units}")
+    assert fourth.stats.decoded_units < 20
 
 
 def test_long_audio_gives_one_block_per_window(engine, speech_clip):

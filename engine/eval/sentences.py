@@ -1,0 +1,58 @@
+"""Sentences for the evaluation speech, written for this project and used nowhere in training.
+
+Not taken from any corpus (none of the held-out prompt lists either). `sets.py` checks at build time that
+none of them occurs in the training sentence bank (engine/data/sentences.py).
+"""
+
+from __future__ import annotations
+
+EVAL_SENTENCES: tuple[str, ...] = (
+    "The ferry to the island leaves every hour.",
+    "Somebody left a bag of oranges on the stairs.",
+    "Our kitchen clock is ten minutes fast.",
+    "The lighthouse keeper painted the door blue.",
+    "Please bring a warm sweater for the boat trip.",
+    "The farmer sold all of his pumpkins by noon.",
+    "I found an old letter inside the piano bench.",
+    "The swimming pool will be closed for repairs.",
+    "My uncle grows strawberries behind the garage.",
+    "We heard owls calling from the forest last night.",
+    "The bakery ran out of cinnamon rolls early.",
+    "Her violin lesson was moved to Wednesday afternoon.",
+    "The tram stops right in front of the hospital.",
+    "He wrapped the gift in yesterday's newspaper.",
+    "The hikers reached the summit before the clouds came.",
+    "Could somebody open a window in the hallway?",
+    "The museum guard asked us to lower our voices.",
+    "A small boat drifted slowly toward the harbor.",
+    "The soup tastes better on the second day.",
+    "Grandma knitted a scarf with bright green stripes.",
+    "The kitten climbed onto the top of the bookshelf.",
+    "There is a long queue outside the ticket office.",
+    "The gardener trimmed the hedges along the fence.",
+    "We should leave before the traffic gets worse.",
+    "The pilot announced a short delay for landing.",
+    "My cousin collects stamps from faraway countries.",
+    "The radio in the workshop only plays old songs.",
+    "The students planted trees along the river path.",
+    "Remember to feed the goldfish while I am away.",
+    "The carpenter measured the table twice before cutting.",
+    "A strong wind knocked over the garden chairs.",
+    "The chef tasted the sauce and added some salt.",
+    "Our team practices in the gym every Tuesday.",
+    "The mail carrier waved from across the street.",
+    "She keeps her bicycle in the basement during winter.",
+    "The lemonade stand earned twelve dollars today.",
+    "The castle tour starts at the main gate.",
+    "He promised to call back after the meeting.",
+    "The snow on the mountain melted in April.",
+    "The bus driver waited for the old woman to sit down.",
+    "Fresh paint is drying on the garden bench.",
+    "The candle flickered when the door opened.",
+    "The firefighters rescued a cat from the roof.",
+    "Our neighbor plays the trumpet every evening.",
+    "The shoes I ordered arrived in the wrong size.",
+    "A flock of geese flew low over the lake.",
+    "The night train crosses the border after midnight.",
+    "Please write your answers in pencil.",
+)
