@@ -379,8 +379,12 @@ def _join(frames) -> np.ndarray:
 
 
 def _finite(values: np.ndarray) -> np.ndarray:
-    """NaN and infinities (a float file can hold them) become silence, before they spread through a filter."""
-    return np.nan_to_num(values, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    """NaN and infinities (a float file can hold them) become silence, before they spread through a filter.
+    In place, a block at a time (nan_to_num makes masks as large as its input)."""
+    flat = values.reshape(-1)
+    for start in range(0, flat.size, BLOCK_VALUES):
+        np.nan_to_num(flat[start : start + BLOCK_VALUES], copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    return values
 
 
 # -- arrays and the final checks (in-process) -----------------------------------------------------------------------
@@ -409,16 +413,20 @@ def _check(audio: np.ndarray, max_duration: float) -> np.ndarray:
         raise InputError(f"the audio is too short ({audio.size / SAMPLE_RATE * 1000:.0f} ms); give at least 10 ms")
     if audio.size > max_duration * SAMPLE_RATE + SAMPLE_RATE // 10:
         raise InputError(f"the audio lasts {audio.size / SAMPLE_RATE:.0f} s, over the {max_duration:.0f} s limit")
-    peak = float(np.abs(audio).max())
+    peak = _peak(audio)
     if peak > 1.0:  # first, so that removing the mean cannot overflow float32
         audio /= peak
     audio -= np.float32(audio.mean(dtype=np.float64))  # a DC offset is not sound
-    peak = float(np.abs(audio).max())
+    peak = _peak(audio)
     if peak < SILENCE_PEAK:
         raise InputError("the audio is silent (peak below -70 dBFS)")
     if peak > 1.0:
         audio /= peak
     return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def _peak(audio: np.ndarray) -> float:
+    return max(float(audio.max()), -float(audio.min()))  # np.abs would make a copy as large as the clip
 
 
 def windows(audio: np.ndarray) -> list[Window]:

@@ -113,6 +113,8 @@ class LLM:
         self._embd_batch = llama_cpp.llama_batch_init(n_batch, self.n_embd, 1)
         self._cache = _Cache()
         self._session: str | None = None
+        self._lora = self._llama._lora_adapter  # loaded by Llama(lora_path=...), active from the start
+        self._lora_active = self._lora is not None
         self._parked: OrderedDict[str, tuple[list, bytes]] = OrderedDict()
         self._token_table: np.ndarray | None = None
 
@@ -202,9 +204,13 @@ class LLM:
         self._lib.llama_memory_clear(self._memory, True)
         self._cache = _Cache()
 
-    def use_session(self, session: str) -> None:
+    def use_session(self, session: str, lora: bool = True) -> None:
         """One KV state per conversation: park the active one (its units and llama.cpp's bytes for them) and
-        bring back `session`'s, so users taking turns on one model do not re-decode each other's prompts."""
+        bring back `session`'s, so users taking turns on one model do not re-decode each other's prompts.
+        `lora=False` runs the plain model (a cascade baseline); KV states computed with and without the LoRA
+        are kept apart."""
+        lora = lora and self._lora is not None
+        session = f"{session}|lora" if lora else session
         if session == self._session:
             return
         lib = self._lib
@@ -216,6 +222,12 @@ class LLM:
             while len(self._parked) > PARKED_SESSIONS:
                 self._parked.popitem(last=False)
         self.reset()
+        if lora != self._lora_active:
+            adapters = (lib.llama_adapter_lora_p_ctypes * 1)(self._lora) if lora else None
+            scales = (ctypes.c_float * 1)(1.0) if lora else None
+            if lib.llama_set_adapters_lora(self._ctx, adapters, 1 if lora else 0, scales):
+                raise ModelError("llama.cpp could not switch the LoRA adapter")
+            self._lora_active = lora
         self._session = session
         if session in self._parked:
             units, data = self._parked.pop(session)

@@ -119,6 +119,8 @@ class Engine:
 
     def warnings(self, mode: str) -> list[str]:
         """What a user should know about the answers in `mode` (shown by the CLI and the app alike)."""
+        if self.adapter_info.trained.startswith("stage 0") and mode == "soft":
+            return ["the adapter's projector is untrained (tagging head only, stage 0): the acoustic tokens are noise"]
         if self.trained:
             return []
         pair = f"{self.whisper.id} + {self.llm_path.name}"
@@ -204,7 +206,8 @@ class Engine:
 
         def generate() -> Iterator[str]:  # a generator: the lock is held while tokens flow, released on close
             with self._llm_lock:
-                self.llm.use_session(session or context.id)
+                # the cascade is the baseline a user would build: the LLM as shipped, without our LoRA
+                self.llm.use_session(session or context.id, lora=mode != "cascade")
                 yield from self.llm.generate(prompt, sampling, stats)
 
         return AnswerStream(generate(), stats, mode)

@@ -330,3 +330,455 @@ def corpus(tmp_path_factory, speech_clip) -> dict[str, Path]:
         case.make(path, speech_clip)
         made[case.name] = path
     return made
+
+
+def _id(case: Case) -> str:
+    return case.name.encode("ascii", "backslashreplace").decode().replace("\n", "\\n")
+
+
+ERRORS = [c for c in CASES if c.error]
+ANSWERED = [c for c in CASES if not c.error]
+QUESTION = "What can be heard in this recording?"
+
+
+def assert_one_line(message: str) -> None:
+    assert message and "\n" not in message and "\r" not in message and "\x1b" not in message, repr(message)
+    assert "Traceback" not in message and len(message) < 400, message
+
+
+@pytest.fixture(scope="module")
+def private_tmp(tmp_path_factory):
+    """A temp dir for everything this module runs (in-process: tempfile.tempdir; children: TMPDIR); it must
+    be empty again at the end (checked by test_no_temp_files_left, the module's last test)."""
+    path = tmp_path_factory.mktemp("tmpdir")
+    saved = tempfile.tempdir
+    tempfile.tempdir = str(path)
+    os.environ["TMPDIR"] = str(path)  # decoder children inherit it
+    yield path
+    tempfile.tempdir = saved
+    os.environ.pop("TMPDIR", None)
+
+
+# -- Python API ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", CASES, ids=_id)
+def test_api_load_audio(case, corpus, private_tmp):
+    from engine.audio import SAMPLE_RATE, load_audio
+    from engine.errors import InputError, LtuError
+
+    started = time.perf_counter()
+    if case.error:
+        with pytest.raises(InputError) as raised:
+            load_audio(corpus[case.name], LIMIT_SECONDS)
+        assert isinstance(raised.value, LtuError) and case.error in str(raised.value), str(raised.value)
+        assert_one_line(str(raised.value))
+    else:
+        audio = load_audio(corpus[case.name], LIMIT_SECONDS)
+        assert audio.dtype == np.float32 and audio.ndim == 1 and np.isfinite(audio).all()
+        assert 0.05 < audio.size / SAMPLE_RATE < 10 and np.abs(audio).max() <= 1.0
+    assert time.perf_counter() - started < 30  # the longest (a 10-minute MP3 refused at the cap) takes ~1 s
+
+
+def test_api_engine_answers_usable_cases(engine, corpus, private_tmp):
+    """The usable cases through Engine.analyze + ask: heard (the transcript has the sentence) and answered."""
+    from engine.config import SamplingOptions
+    from engine.errors import InputError
+
+    short = SamplingOptions(max_tokens=8)
+    for case in ANSWERED:
+        context = engine.analyze(corpus[case.name])
+        if case.heard:
+            assert case.heard in context.transcript.text.lower(), (case.name, context.transcript.text)
+        assert engine.ask(context, QUESTION, sampling=short).read(), case.name
+    for case in ERRORS:
+        with pytest.raises(InputError, match=case.error):
+            engine.analyze(corpus[case.name])
+
+
+# -- the command line ---------------------------------------------------------------------------------------------
+def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "engine", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ})
+
+
+@pytest.mark.parametrize("case", ERRORS, ids=_id)
+def test_cli_bad_input_exits_2_with_one_line(case, corpus, private_tmp):
+    result = cli("ask", str(corpus[case.name]), QUESTION, "--max-duration", str(LIMIT_SECONDS), timeout=120)
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and case.error in lines[0], result.stderr
+    assert_one_line(lines[0])
+
+
+def test_cli_batch_answers_or_explains_every_case(corpus, tmp_path, private_tmp):
+    jobs = tmp_path / "corpus.jsonl"
+    jobs.write_text("".join(json.dumps({"id": c.name, "audio": str(corpus[c.name]), "question": QUESTION}) + "\n"
+                            for c in CASES))
+    out = tmp_path / "answers.jsonl"
+    result = cli("batch", str(jobs), str(out), "--max-tokens", "8", "--max-duration", str(LIMIT_SECONDS))
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert set(records) == {c.name for c in CASES}
+    for case in CASES:
+        record = records[case.name]
+        if case.error:
+            assert case.error in record["error"] and "answer" not in record, (case.name, record)
+            assert_one_line(record["error"])
+        else:
+            assert "error" not in record and record["answer"], (case.name, record)
+            if case.heard:
+                assert case.heard in record["transcript"].lower(), (case.name, record["transcript"])
+
+
+class _Payload:
+    """Pickled, it would create `marker` when unpickled: proof that nothing unpickles a model file."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory):
+    """Hostile model files: not a GGUF, a GGUF header over noise, an adapter for another LLM, a pickle."""
+    from engine.data.labels import SOUND_LABELS
+    from engine.prompt import PROMPT_FORMAT
+    from engine.tltr import AdapterDims, AdapterInfo, AudioAdapter, save_adapter
+
+    root = tmp_path_factory.mktemp("models")
+    (root / "notes.gguf").write_text("not a model\n" * 100)
+    (root / "noise.gguf").write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 2**40, 2**40) + os.urandom(4096))
+    dims = AdapterDims(6, 512, 960, tuple(SOUND_LABELS), width=64)  # another LLM's width (SmolLM2-360M)
+    info = AdapterInfo("base:000000000000", "SmolLM2-360M-Instruct.gguf", "0" * 64, PROMPT_FORMAT, "stage2")
+    save_adapter(AudioAdapter(dims), info, root / "other_llm.safetensors")
+    marker = root / "unpickled"
+    (root / "pickle.safetensors").write_bytes(pickle.dumps(_Payload(marker)))
+    (root / "pickle.gguf").write_bytes(pickle.dumps(_Payload(marker)))
+    return root
+
+
+@pytest.mark.parametrize("option,file,message", [
+    ("--llm", "notes.gguf", "not a GGUF file"),
+    ("--llm", "noise.gguf", "llama.cpp cannot load"),
+    ("--llm", "pickle.gguf", "not a GGUF file"),
+    ("--llm", "missing.gguf", "not found"),
+    ("--adapter", "other_llm.safetensors", "does not fit"),
+    ("--adapter", "pickle.safetensors", "cannot read adapter"),
+])
+def test_cli_bad_model_files_exit_2(model_files, corpus, option, file, message, private_tmp):
+    result = cli("ask", str(corpus["float32.wav"]), QUESTION, option, str(model_files / file), "--max-tokens", "4",
+                 timeout=300)
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert_one_line(lines[0])
+    assert not (model_files / "unpickled").exists(), "a model file was unpickled"
+
+
+def test_api_bad_model_files_raise_model_error(model_files):
+    from engine.errors import ModelError
+    from engine.llm import LLM
+    from engine.tltr import check_pairing, load_adapter
+
+    with pytest.raises(ModelError, match="not a GGUF"):
+        LLM(model_files / "pickle.gguf")
+    with pytest.raises(ModelError, match="cannot load"):
+        LLM(model_files / "noise.gguf")
+    with pytest.raises(ModelError, match="cannot read adapter"):
+        load_adapter(model_files / "pickle.safetensors")
+    adapter, info = load_adapter(model_files / "other_llm.safetensors")
+    with pytest.raises(ModelError, match="does not fit"):
+        check_pairing(info, adapter.dims, "base:123456789abc", 6, 512, "f" * 64, 576, info.prompt_format,
+                      model_files / "other_llm.safetensors")
+    assert not (model_files / "unpickled").exists()
+
+
+# -- limits of the decoder -------------------------------------------------------------------------------------------
+def _decoder_children() -> list[int]:
+    """Decoder processes (children of this one) still alive."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == os.getpid() and b"_decoder_main" in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def test_decoder_timeout_stops_a_slow_decode(corpus, monkeypatch, private_tmp):
+    from engine.audio import load_audio
+    from engine.errors import InputError
+
+    monkeypatch.setenv("LTU_AS_DECODE_TIMEOUT", "0.3")
+    started = time.perf_counter()
+    with pytest.raises(InputError, match="to decode; it was stopped") as raised:
+        load_audio(corpus["two_hours.mp3"], max_duration=7300)  # 2 h allowed: only the clock stops it
+    assert time.perf_counter() - started < 5
+    assert_one_line(str(raised.value))
+    assert _decoder_children() == []
+
+
+def test_decoder_memory_cap_stops_a_big_decode(corpus, monkeypatch, private_tmp):
+    """With a 40 MB allowance, decoding 10 minutes (38 MB of samples, plus buffers) is stopped in the child;
+    this process does not grow."""
+    from engine.audio import load_audio
+    from engine.errors import InputError
+
+    monkeypatch.setenv("LTU_AS_DECODE_MEMORY_MB", "40")
+    before = _rss_mb()
+    with pytest.raises(InputError, match="memory|limits") as raised:
+        load_audio(corpus["two_hours.mp3"], max_duration=7300)
+    assert_one_line(str(raised.value))
+    assert _rss_mb() - before < 20
+    assert _decoder_children() == []
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_decoder_sandbox_cannot_open_files_or_sockets_or_grow(tmp_path):
+    """The limits the decoder sets on itself, tried from inside: no new file, no socket, no big allocation."""
+    code = """
+import socket, sys
+sys.path.insert(0, sys.argv[1])
+from engine.audio import _limit_self
+_limit_self(64 << 20, 10)
+results = []
+for attempt in (lambda: open('/etc/hostname'), lambda: socket.socket(), lambda: bytearray(256 << 20),
+                lambda: open('written', 'w')):
+    try:
+        attempt()
+        results.append('allowed')
+    except (OSError, MemoryError) as error:
+        results.append(type(error).__name__)
+print(' '.join(results))
+"""
+    result = subprocess.run([sys.executable, "-I", "-c", code, str(ROOT)], capture_output=True, text=True,
+                            timeout=60, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["OSError", "OSError", "MemoryError", "OSError"], result.stdout
+
+
+def test_duration_limit_is_the_callers(corpus):
+    from engine.audio import load_audio
+    from engine.errors import InputError
+
+    with pytest.raises(InputError, match="over the 2 s limit"):
+        load_audio(corpus["float32.wav"], max_duration=2)  # 4.5 s of speech
+    with pytest.raises(InputError, match="over the 2 s limit"):
+        load_audio(corpus["float32.wav"].read_bytes(), max_duration=2, name="upload")
+    with pytest.raises(InputError, match="longer than the 60 s limit"):
+        load_audio(corpus["two_hours.mp3"], max_duration=60)  # streamed: refused at 60 s, not after 2 h
+
+
+# -- the live app: the OpenAI route and the Gradio API ------------------------------------------------------------------
+sys.path.insert(0, str(ROOT / "scripts"))
+import loadtest  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`python app.py` with the default limits, its own TMPDIR and Gradio upload folder (checked at the end)."""
+    root = tmp_path_factory.mktemp("server")
+    (root / "tmp").mkdir()
+    env = {"TMPDIR": str(root / "tmp"), "GRADIO_TEMP_DIR": str(root / "tmp" / "gradio")}
+    with loadtest.serve(root / "app.log", env) as live:
+        live.tmp = root / "tmp"
+        live.uploads = root / "tmp" / "gradio"
+        live.rss_start = live.rss_mb()
+        yield live
+
+
+def route(url: str, audio: bytes, question: str = QUESTION, timeout: float = 300) -> httpx.Response:
+    body = loadtest.chat_body(audio, question, max_tokens=8)
+    return httpx.post(f"{url}/v1/chat/completions", json=body, timeout=timeout)
+
+
+UPLOADED: set[Path] = set()  # every file this module uploaded: the only files the upload folder may hold
+
+
+def gradio_upload(url: str, name: str, data: bytes) -> str:
+    response = httpx.post(f"{url}/gradio_api/upload", files={"files": (name, data)}, timeout=60)
+    assert response.status_code == 200, response.text
+    UPLOADED.add(Path(response.json()[0]).resolve())
+    return response.json()[0]
+
+
+def gradio_analyze(url: str, file: dict, timeout: float = 300) -> tuple[str, list | str]:
+    """Call /analyze as a raw API client would; the final event ("complete" or "error") and its data."""
+    started = httpx.post(f"{url}/gradio_api/call/analyze", json={"data": [file]}, timeout=60)
+    assert started.status_code == 200, started.text
+    event, data = None, None
+    with httpx.stream("GET", f"{url}/gradio_api/call/analyze/{started.json()['event_id']}", timeout=timeout) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: ") and event in ("complete", "error"):
+                data = json.loads(line[6:])
+                break
+    return event, data
+
+
+def file_data(path: str, name: str | None = None) -> dict:
+    return {"path": path, "orig_name": name, "meta": {"_type": "gradio.FileData"}}
+
+
+@pytest.mark.parametrize("case", CASES, ids=_id)
+def test_route_answers_or_explains(server, corpus, case):
+    response = route(server.url, corpus[case.name].read_bytes())
+    if case.error:
+        assert response.status_code == 400, response.text
+        error = response.json()["error"]
+        assert case.error in error["message"] and error["type"] == "invalid_request_error", error
+        assert_one_line(error["message"])
+    else:
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["choices"][0]["message"]["content"].strip()
+        if case.heard:
+            assert case.heard in body["ltu_as"]["transcript"].lower(), body["ltu_as"]
+    assert server.alive()
+
+
+@pytest.mark.parametrize("case", CASES, ids=_id)
+def test_gradio_answers_or_explains(server, corpus, case):
+    """Uploaded under its own (hostile) name, as a browser would, then analyzed."""
+    stored = gradio_upload(server.url, Path(case.name).name, corpus[case.name].read_bytes())
+    assert Path(stored).resolve().is_relative_to(server.uploads.resolve()), stored
+    event, data = gradio_analyze(server.url, file_data(stored, Path(case.name).name))
+    assert event == "complete", (event, data)
+    status, details = data[1], data[5]
+    if case.error:
+        assert status.startswith("⚠️") and case.error in status, status
+        assert_one_line(details["error"])
+    else:
+        assert status.startswith("Heard"), status
+        if case.heard:
+            assert case.heard in details["transcript"].lower(), details
+    assert server.alive()
+
+
+def test_gradio_upload_names_cannot_escape(server):
+    escaped = server.tmp / "escaped.wav"
+    for name in [f"../../../../../..{escaped}", "..\\..\\escaped.wav", "/etc/escaped.wav", ".", "..", "a/../../b.wav"]:
+        stored = gradio_upload(server.url, name, b"RIFF....not audio")
+        assert Path(stored).resolve().is_relative_to(server.uploads.resolve()), (name, stored)
+    assert not escaped.exists() and not Path("/etc/escaped.wav").exists()
+
+
+def test_gradio_api_cannot_analyze_server_files(server, speech_clip):
+    """A hand-made API call can put any path in a FileData. Only files Gradio stored for this server (uploads,
+    recordings, the bundled examples) may be opened: not /etc/passwd, not an audio file elsewhere on the disk."""
+    outside = server.tmp / "private_recording.wav"  # next to the upload folder, not in it
+    outside.write_bytes(speech_clip.read_bytes())
+    for path in ["/etc/passwd", str(speech_clip), str(outside), f"{server.uploads}/../{outside.name}",
+                 "app/examples/../../tests/clips.py", "missing.wav", "/proc/self/environ"]:
+        event, data = gradio_analyze(server.url, file_data(path))
+        text = json.dumps(data, ensure_ascii=False)
+        assert not (event == "complete" and data[1].startswith("Heard")), f"{path} was analyzed: {data[1]}"
+        assert "fox" not in text.lower() and "root:" not in text and "not found" not in text, (path, text)
+    outside.unlink()
+
+
+def test_gradio_file_route_serves_only_gradio_files(server, corpus):
+    secret = server.tmp / "secret.txt"
+    secret.write_text("SECRET-7f3a")
+    stored = gradio_upload(server.url, "mine.wav", corpus["float32.wav"].read_bytes())
+    assert httpx.get(f"{server.url}/gradio_api/file={stored}", timeout=30).status_code == 200  # the upload itself
+    for path in ["/etc/passwd", "../../../../etc/passwd", "%2e%2e/%2e%2e/%2e%2e/etc/passwd", str(secret),
+                 f"{server.uploads}/../secret.txt", f"{server.uploads}/%2e%2e/secret.txt", str(ROOT / "app.py"),
+                 str(ROOT / "engine" / "audio.py"), "/proc/self/environ", str(Path.home() / ".cache/ltu-as/sha256.json")]:
+        for prefix in ("/gradio_api/file=", "/file=", "/static/", "/assets/", "/gradio_api/"):
+            response = httpx.get(server.url + prefix + path, timeout=30)
+            assert response.status_code in (403, 404, 405), (prefix + path, response.status_code)
+            assert "SECRET-7f3a" not in response.text and "root:" not in response.text
+    secret.unlink()
+
+
+@pytest.mark.parametrize("part", [
+    {"type": "input_audio", "input_audio": {"data": "file:///etc/passwd", "format": "wav"}},
+    {"type": "input_audio", "input_audio": {"url": "file:///etc/passwd"}},
+    {"type": "input_audio", "input_audio": {"data": "data:audio/wav;base64,../../etc/passwd"}},
+    {"type": "audio_url", "audio_url": {"url": "file:///etc/passwd"}},
+    {"type": "file", "file": {"file_id": "/etc/passwd"}},
+])
+def test_route_cannot_name_server_files(server, part):
+    body = {"model": "ltu-as", "messages": [{"role": "user", "content": [part, {"type": "text", "text": "Hi?"}]}]}
+    response = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=60)
+    assert response.status_code == 400, response.text
+    assert "root:" not in response.text
+
+
+def test_sizes_are_capped(server):
+    too_big = UPLOAD_MB * 2**20 + 1
+    response = httpx.post(f"{server.url}/gradio_api/upload", files={"files": ("big.wav", b"\0" * too_big)},
+                          timeout=120)
+    assert response.status_code in (400, 413), response.status_code
+    assert not any(p.stat().st_size >= too_big for p in server.uploads.rglob("*") if p.is_file())
+    body = b'{"model": "ltu-as", "messages": [{"role": "user", "content": "' + b"A" * (UPLOAD_MB * 2 * 2**20) + b'"}]}'
+    started = time.perf_counter()
+    response = httpx.post(f"{server.url}/v1/chat/completions", content=body, timeout=120,
+                          headers={"content-type": "application/json"})
+    assert response.status_code == 413 and response.json()["error"]["code"] == "request_too_large"
+    assert time.perf_counter() - started < 30
+
+
+def test_binds_loopback_by_default(server):
+    from app.settings import AppSettings
+
+    assert [address.rsplit(":", 1)[0] for address in loadtest.listening_addresses(server.pid)] == ["127.0.0.1"]
+    saved = os.environ.pop("GRADIO_SERVER_NAME", None)
+    try:
+        assert AppSettings.from_env().host == "127.0.0.1"
+    finally:
+        if saved is not None:
+            os.environ["GRADIO_SERVER_NAME"] = saved
+
+
+# -- the code ---------------------------------------------------------------------------------------------------------
+def test_no_pickle_loading_anywhere():
+    """Model files are GGUF and safetensors only: no code path unpickles (torch.load, pickle, joblib, numpy's
+    allow_pickle, transformers' .bin weights)."""
+    import re
+
+    patterns = [r"\btorch\.load\(", r"\b(import|from)\s+(c?pickle|joblib|dill|shelve|marshal)\b", r"\bpickle\.loads?\(",
+                r"\bjoblib\.load\(", r"allow_pickle\s*=\s*True",
+                r"weights_only\s*=\s*False", r"use_safetensors\s*=\s*False", r"torch\.hub\b",
+                r"trust_remote_code\s*=\s*True", r"(?<![\w.])eval\(", r"(?<![\w.])exec\("]
+    sources = [p for d in ("engine", "app", "scripts") for p in (ROOT / d).rglob("*.py")] + [ROOT / "app.py"]
+    found = [f"{p.relative_to(ROOT)}: {pattern}" for p in sources for pattern in patterns
+             if re.search(pattern, p.read_text(encoding="utf-8"))]
+    assert found == []
+    hardcoded_tmp = [str(p.relative_to(ROOT)) for p in sources if '"/tmp' in p.read_text(encoding="utf-8")]
+    assert hardcoded_tmp == []  # temp files go where TMPDIR says (and are checked there)
+
+
+# -- last: the server survived, and nothing was left behind --------------------------------------------------------------
+TORCH_CACHE = "torchinductor_"  # torch makes $TMPDIR/torchinductor_<user> (empty) when transformers' Whisper loads
+
+
+def test_no_temp_files_left(server, corpus, private_tmp, speech_clip):
+    response = route(server.url, speech_clip.read_bytes())
+    assert response.status_code == 200 and server.alive()
+    print(f"\nserver RSS {server.rss_start:.0f} MB at start, {server.rss_mb():.0f} MB after the hostile corpus")
+    left = [p for p in private_tmp.rglob("*") if not p.name.startswith(TORCH_CACHE)]
+    assert left == [], left  # this process and its CLI/decoder children
+    left = [p.relative_to(server.tmp) for p in server.tmp.rglob("*")
+            if not p.is_relative_to(server.uploads) and not p.name.startswith(TORCH_CACHE)]
+    assert left == [], left  # the server, outside Gradio's upload folder
+    from app.ui import EXAMPLES
+
+    examples = {clip for clip, _ in EXAMPLES}
+    strays = [p for p in server.uploads.rglob("*") if p.is_file() and p.resolve() not in UPLOADED
+              and p.name != "image.png" and p.name not in examples]  # uploads, overview images, bundled examples
+    assert strays == [], strays  # decoding wrote nothing

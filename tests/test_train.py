@@ -102,5 +102,9 @@ def test_lora_export_matches_torch_and_peft(tmp_path):
     assert np.abs(delta_torch).max() > 3  # the adapter really changes the answer
     assert corr > 0.95
     assert int(np.argmax(cpp_tuned)) == int(np.argmax(torch_tuned))
+    tuned.use_session("cascade", lora=False)  # the cascade baseline runs the LLM without the adapter
+    assert np.abs(tuned.next_token_logits(prompt) - cpp_base).max() < 1e-4
+    tuned.use_session("soft", lora=True)
+    assert np.abs(tuned.next_token_logits(prompt) - cpp_tuned).max() < 1e-4
     base.close()
     tuned.close()

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from ..data import audio as data_audio
 from ..data import music
@@ -106,15 +107,13 @@ class EvalSet:
 
     def clips(self, limit: int | None = None) -> list[EvalClip]:
         """The first `limit` clips of the plan (all if None), building any that are missing."""
-        out = []
-        for item in self.planned()[:limit]:
-            path = Path(item["path"])
-            if not path.is_file():
-                if self.make is None:
-                    raise FileNotFoundError(path)
-                self.make(item, path)
-            out.append(EvalClip(item["id"], path, self.kind, item["labels"]))
-        return out
+        chosen = self.planned()[:limit]
+        missing = [item for item in chosen if not Path(item["path"]).is_file()]
+        if missing and self.make is None:
+            raise FileNotFoundError(missing[0]["path"])
+        for item in tqdm(missing, desc=f"build {self.name}", unit="clip", leave=False, disable=not missing):
+            self.make(item, Path(item["path"]))
+        return [EvalClip(item["id"], Path(item["path"]), self.kind, item["labels"]) for item in chosen]
 
 
 def sets_dir() -> Path:
@@ -340,6 +339,10 @@ def new_source_sets() -> list[EvalSet]:
                 f"flite speech (as flite-speech, other sentences first) over the deb-events clips at "
                 f"{'/'.join(map(str, MIX_SNRS_DB))} dB SNR", _mix_plan, _make_mix),
     ]
+
+
+SET_NAMES = ("val-speech", "val-events", "val-music", "val-mix", "flite-speech", "deb-events", "sf-music",
+             "flite-deb-mix")
 
 
 def all_sets(data_dir: Path | None = None) -> dict[str, EvalSet]:
