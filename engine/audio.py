@@ -29,6 +29,7 @@ WINDOW_SECONDS = 10  # LTU-AS's unit: one window gives 25 acoustic tokens
 WINDOW_SAMPLES = WINDOW_SECONDS * SAMPLE_RATE  # 160000 samples in a 10-second window
 SILENCE_PEAK = 10 ** (-70 / 20)  # a peak below -70 dBFS carries nothing to listen to
 MIN_SAMPLES = SAMPLE_RATE // 100  # 10 ms: shorter is not a clip
+RATES = (1000, 768000)  # Hz: outside, a header is lying (and resampling 1 Hz to 16 kHz takes gigabytes)
 SOUNDFILE_MAGIC = (b"RIFF", b"RIFX", b"fLaC", b"OggS")  # wav, flac, ogg: read by libsndfile
 
 MB = 1 << 20
@@ -280,6 +281,7 @@ def _decode(file: io.IOBase, name: str, max_duration: float) -> list[np.ndarray]
     if magic in SOUNDFILE_MAGIC:
         try:
             with soundfile.SoundFile(file) as f:
+                _check_rate(f.samplerate, name)
                 if f.frames / f.samplerate > max_duration:
                     raise InputError(f"{name} lasts {f.frames / f.samplerate:.0f} s, over the {max_duration:.0f} s limit")
                 resample = _Resampler(f.samplerate)
@@ -307,6 +309,7 @@ def _decode_av(file: io.IOBase, sink: "_Sink") -> list[np.ndarray]:
             if not container.streams.audio:
                 raise InputError(f"{name} has no audio track")
             stream = container.streams.audio[0]
+            _check_rate(stream.rate, name)
             resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
             broken, first_error = 0, None
             for packet in container.demux(stream):
@@ -329,6 +332,11 @@ def _decode_av(file: io.IOBase, sink: "_Sink") -> list[np.ndarray]:
             raise InputError(f"{name} is not a readable audio file ({_reason(first_error)})")
         raise InputError(f"{name} contains no audio samples")
     return sink.chunks
+
+
+def _check_rate(rate: int | None, name: str) -> None:
+    if rate and not RATES[0] <= rate <= RATES[1]:
+        raise InputError(f"{name} claims a sample rate of {rate} Hz; audio is {RATES[0]}-{RATES[1]} Hz")
 
 
 class _Sink:
@@ -394,6 +402,7 @@ def _from_array(array: np.ndarray, sample_rate: int, max_duration: float) -> np.
         audio = audio.mean(axis=1 if audio.shape[1] < audio.shape[0] else 0)
     if audio.ndim != 1 or not np.issubdtype(audio.dtype, np.number) or np.iscomplexobj(audio):
         raise InputError(f"audio array must be 1-D or (samples, channels) real numbers, got shape {array.shape}")
+    _check_rate(sample_rate, "the audio array")
     if sample_rate <= 0:
         raise InputError(f"sample rate must be positive, not {sample_rate}")
     if audio.size / sample_rate > max_duration:

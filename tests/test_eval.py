@@ -70,12 +70,13 @@ def _markdown_table(text: str, heading: str) -> list[dict[str, str]]:
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory) -> tuple[Path, dict, str]:
     """Every task, two modes, one clip per new-source set, on the real default models, into a fresh folder and
-    a fresh answer cache (nothing reused from earlier runs). Answers are cut at 48 tokens to keep it short."""
+    a fresh answer cache (nothing reused from earlier runs). Answers are cut at 48 tokens and the engine uses one
+    thread, to keep it short and steady on a shared CPU."""
     tmp = tmp_path_factory.mktemp("eval")
     out = tmp / "docs"
     command = [sys.executable, "-m", "engine.eval", "--limit", "1", "--modes", ",".join(SMALL_RUN_MODES),
-               "--max-tokens", "48", "--sets", SMALL_RUN_SETS, "--json", "--quiet", "--out", str(out),
-               "--cache", str(tmp / "cache")]
+               "--max-tokens", "48", "--threads", "1", "--sets", SMALL_RUN_SETS, "--json", "--quiet",
+               "--out", str(out), "--cache", str(tmp / "cache")]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert done.returncode == 0, done.stderr[-3000:]

@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=None,
                         help="answer length limit (default: the engine's, 200); the other sampling options stay "
                              "the engine defaults")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for the engine (default: all cores; on a CPU shared with other work, 1 "
+                             "is often several times faster)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 1:
@@ -59,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     from .run import Runner
     from .sets import all_sets
 
-    config = EngineConfig(whisper=args.whisper, llm=args.llm, adapter=args.adapter, lora=args.lora)
+    config = EngineConfig(whisper=args.whisper, llm=args.llm, adapter=args.adapter, lora=args.lora,
+                          n_threads=args.threads)
     if args.max_tokens is not None:
         config = config.replace(sampling=dataclasses.replace(config.sampling, max_tokens=args.max_tokens))
     runner = Runner(config, args.cache or default_cache(), progress=not args.quiet)

@@ -86,27 +86,34 @@ def plot(results: Results, folder: Path) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.colors
     import matplotlib.pyplot as plt
 
     folder.mkdir(parents=True, exist_ok=True)
     written = []
+    colours = {mode: matplotlib.colors.to_hex(c) for mode, c in zip((*MODES, *REFERENCE_MODES), plt.cm.tab10.colors)}
     header, rows = ablation(results)
     modes = header[4:]
     if rows:
         tasks = list(dict.fromkeys(r[0] for r in rows))
         fig, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks), 3.6), squeeze=False)
-        colours = dict(zip(modes, plt.cm.tab10.colors))
         for ax, task in zip(axes[0], tasks):
             mine = [r for r in rows if r[0] == task]
             width = 0.8 / max(1, len(modes))
             for j, mode in enumerate(modes):
                 xs = [i + j * width for i, r in enumerate(mine) if r[4 + j]]
                 ys = [float(r[4 + j]) for r in mine if r[4 + j]]
-                ax.bar(xs, ys, width, color=colours[mode], label=mode)
+                if not xs:
+                    continue
+                ax.bar(xs, ys, width, color=[colours[mode]] * len(xs), label=mode)
+                for x, y in zip(xs, ys):
+                    ax.text(x, y, f"{y:.2f}", ha="center", va="bottom", fontsize=6)
+            if TASKS[task].chance is not None:
+                ax.axhline(TASKS[task].chance, color="grey", linestyle="--", linewidth=0.8, label="chance")
             ax.set_xticks([i + 0.4 - width / 2 for i in range(len(mine))])
             ax.set_xticklabels([f"{r[2]}\nn={r[3]}" for r in mine], fontsize=7)
             ax.set_title(f"{task}: {TASKS[task].headline}", fontsize=9)
-            ax.set_ylim(0, max(1.0, *[float(c) for r in mine for c in r[4:] if c]))
+            ax.set_ylim(0, 1.1 * max(1.0, *[float(c) for r in mine for c in r[4:] if c]))
         handles, labels = [], []
         for ax in axes[0]:
             for h, lab in zip(*ax.get_legend_handles_labels()):
@@ -125,7 +132,9 @@ def plot(results: Results, folder: Path) -> list[str]:
         fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.2), squeeze=False)
         for ax, metric in zip(axes[0], metrics):
             mine = [r for r in cost if r.metric == metric]
-            ax.bar([r.mode for r in mine], [r.value for r in mine], color=plt.cm.tab10.colors[: len(mine)])
+            ax.bar([r.mode for r in mine], [r.value for r in mine], color=[colours[r.mode] for r in mine])
+            for i, r in enumerate(mine):
+                ax.text(i, r.value, f"{r.value:.1f}", ha="center", va="bottom", fontsize=7)
             ax.set_title(f"{metric}\n{mine[0].source}, n={mine[0].n}", fontsize=9)
             ax.tick_params(axis="x", labelsize=7, rotation=20)
         fig.tight_layout()
@@ -165,7 +174,9 @@ def markdown(results: Results, command: str, code: str, plots: list[str]) -> str
         f"- Answer to class: {s['embedder']}, cosine similarity.",
         f"- Answers: {results.answered} generated in this run, {results.cached} from the cache (same model versions, "
         "same question, same clip audio).",
-        f"- Machine: {s['threads']} threads; cost numbers are from this run on this machine.",
+        f"- Machine: {s['threads']} threads, 1-minute load average {s['load_average_at_start']} at the start and "
+        f"{s['load_average_at_end']} at the end of the run (other work shares the CPU: latencies are upper bounds); "
+        "cost numbers are from this run.",
         "",
         "## Evaluation data",
         "",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import resource
 import sqlite3
 import time
@@ -227,7 +228,8 @@ class Runner:
         sets = sets if sets is not None else all_sets()
         results = Results(_now(), {}, self.identity, {},
                           settings={"tasks": list(tasks), "modes": list(modes), "limit": limit,
-                                    "embedder": EMBEDDER, "threads": self.config.threads})
+                                    "embedder": EMBEDDER, "threads": self.config.threads,
+                                    "load_average_at_start": round(os.getloadavg()[0], 2)})
         llm_tasks = [TASKS[t] for t in tasks if t in TASKS]
         # which clips of which sets each task uses
         plan: dict[str, list[EvalClip]] = {}
@@ -290,6 +292,7 @@ class Runner:
                 results.sets[source]["used"] = max(results.sets[source]["used"], len(clips))
                 results.rows += self.measure_cost(clips, source, modes)
         results.models = self.models()
+        results.settings["load_average_at_end"] = round(os.getloadavg()[0], 2)
         return results
 
     # -- cost

@@ -75,12 +75,13 @@ def _train_tagger(cfg, run, clips, cache, whisper_id, llm_path) -> dict:
     sample = cache.features(clips[0]["audio_id"])
     dims = AdapterDims(sample.shape[0], sample.shape[-1], llm.n_embd, tuple(SOUND_LABELS))
     adapter = AudioAdapter(dims)
-    params = [p for n, p in adapter.named_parameters() if not n.startswith("projector")]
+    adapter.projector.requires_grad_(False)  # stage 0 is the tagger's alone
+    params = [p for p in adapter.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
     schedule = _cosine(optimizer, cfg.steps)
     train_clips = [c for c in clips if c["split"] == "train"]
     val_clips = [c for c in clips if c["split"] == "validation"]
-    stream = batches(train_clips, cfg.batch_size * 4, cfg.seed)  # the tagger is small: larger batches
+    stream = batches(train_clips, cfg.batch_size * 2, cfg.seed)  # no LLM in the loop: larger batches
     bce = torch.nn.BCEWithLogitsLoss()
     for step in (bar := tqdm(range(1, cfg.steps + 1), desc="stage 0")):
         batch = next(stream)
@@ -149,7 +150,10 @@ def _train_with_llm(cfg, run, train_records, val_records, cache, whisper_id, llm
     model.requires_grad_(False)
     if cfg.stage >= 2:
         model = _with_lora(model, cfg, run.lora_checkpoint(cfg.stage - 1))
-    trainable = [p for n, p in adapter.named_parameters() if cfg.stage >= 2 or n.startswith("projector")]
+    if cfg.stage == 1:  # the projector alone: no gradients through the TLTR (they would cost as much again)
+        adapter.requires_grad_(False)
+        adapter.projector.requires_grad_(True)
+    trainable = [p for p in adapter.parameters() if p.requires_grad]
     trainable += [p for p in model.parameters() if p.requires_grad]
     tasks = CLASSIFICATION_TASKS if cfg.stage < 3 else None
     transcripts = cache.transcripts
