@@ -23,12 +23,12 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "$want" > "$stamp"
 fi
 
-if [ "$WANT_DEV" = dev ] && ! { command -v espeak-ng && command -v sox && command -v chromium; } >/dev/null 2>&1; then
+if [ "$WANT_DEV" = dev ] && ! { command -v espeak-ng && command -v sox && command -v chromium && command -v flite && command -v fluidsynth; } >/dev/null 2>&1; then
     # chromium: Debian's browser for the app's browser test (Playwright drives it; no Playwright browser download)
     if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && apt-get install -y -qq espeak-ng sox libsox-fmt-all chromium >/dev/null
+        apt-get update -qq && apt-get install -y -qq espeak-ng sox libsox-fmt-all chromium flite fluidsynth >/dev/null
     else
-        echo "the tests need espeak-ng, sox and chromium: sudo apt-get install espeak-ng sox libsox-fmt-all chromium" >&2
+        echo "the tests need espeak-ng, sox, chromium, flite and fluidsynth: sudo apt-get install espeak-ng sox libsox-fmt-all chromium flite fluidsynth" >&2
         exit 1
     fi
 fi

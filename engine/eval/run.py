@@ -273,15 +273,18 @@ class Runner:
                         results.rows.append(Row(task.name, metric, name, len(items), mode, value))
                     results.details += [{"task": task.name, "source": name, "mode": mode, "clip": i.clip.id,
                                          "labels": i.clip.labels, "question": i.question, "answer": i.answer,
-                                         "stop_reason": i.stop_reason, **i.detail} for i in items]
+                                         "stop_reason": i.stop_reason, "whisper_transcript": i.transcript,
+                                         **i.detail} for i in items]
                 analyses = [Item(c, "", "", "", outputs[(name, c.id)]["analysis"]["transcript"],
                                  _tag_vector(outputs[(name, c.id)]["analysis"])) for c in clips]
                 if task.name == "asr":
                     results.rows.append(Row("asr", "WER", name, len(clips), "whisper", whisper_wer(analyses)))
-                if task.name == "sound":
-                    scores = tagging_scores(analyses)
-                    for metric in ("tagging top-1 accuracy", "tagging mAP"):
-                        results.rows.append(Row("sound", metric, name, len(clips), "tagging head", scores[metric]))
+        if "sound" in tasks:  # the tagging head alone, on every set this run listened to
+            for name, clips in plan.items():
+                if clips:
+                    analyses = [Item(c, "", "", "", "", _tag_vector(outputs[(name, c.id)]["analysis"])) for c in clips]
+                    for metric, value in tagging_scores(analyses).items():
+                        results.rows.append(Row("sound", metric, name, len(clips), "tagging head", value))
         if "cost" in tasks:
             source = next((n for n in ("val-mix", "flite-deb-mix") if n in results.sets), None)
             if source is None:
