@@ -214,7 +214,7 @@ def gradio_load(url: str, clip: Path, sessions: int, asks: int = 1, max_tokens: 
 
     def session() -> None:
         try:
-            c = Client(url, verbose=False)
+            c = Client(url, verbose=False, download_files=False)  # gradio_client would leave /tmp/<hex> dirs
         except Exception as error:
             with lock:
                 analyze.errors.append(f"connect: {error}")
