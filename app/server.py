@@ -16,6 +16,10 @@ def create(settings: AppSettings, engines: Engines | None = None) -> FastAPI:
     server = FastAPI(title="LTU-AS", docs_url=None, redoc_url=None, openapi_url="/v1/openapi.json")
     server.include_router(openai_api.router(engines, settings))  # before the mount: `/` catches everything else
     demo = ui.build(engines, settings)
-    return gr.mount_gradio_app(server, demo, path="/", server_name=settings.host, server_port=settings.port,
-                               max_file_size=settings.max_upload_bytes, show_error=True, run_history=False,
-                               footer_links=["api", "gradio", "settings"])
+    app = gr.mount_gradio_app(server, demo, path="/", server_name=settings.host, server_port=settings.port,
+                              max_file_size=settings.max_upload_bytes, show_error=True, run_history=False,
+                              footer_links=["api", "gradio", "settings"])
+    # Gradio checks that a file named in an API call was uploaded only once the Blocks "has launched", which
+    # mount_gradio_app never sets: without this, a hand-made call could make the app read any file on the server.
+    demo.has_launched = True
+    return app

@@ -48,26 +48,17 @@ def _write_wav(path: Path, samples: np.ndarray, rate: int, subtype: str) -> None
 
 
 def _speech(clip: Path, rate: int = 16000) -> np.ndarray:
+    """The 16 kHz speech clip's samples, resampled to `rate` with FFmpeg's resampler."""
+    import av
     import soundfile
 
     audio, source_rate = soundfile.read(str(clip), dtype="float32")
-    if rate != source_rate:
-        from engine.audio import _Resampler
-
-        resample = _Resampler(source_rate)
-        audio = np.concatenate([resample(audio), resample.flush()])
-        audio = _resample_to(audio, rate)
-    return audio
-
-
-def _resample_to(audio16k: np.ndarray, rate: int) -> np.ndarray:
-    import av
-
-    frame = av.AudioFrame.from_ndarray(audio16k[None, :].astype(np.float32), format="flt", layout="mono")
-    frame.sample_rate = 16000
+    if rate == source_rate:
+        return audio
+    frame = av.AudioFrame.from_ndarray(audio[None, :], format="flt", layout="mono")
+    frame.sample_rate = source_rate
     swr = av.AudioResampler(format="flt", layout="mono", rate=rate)
-    out = [f.to_ndarray().reshape(-1) for f in [*swr.resample(frame), *swr.resample(None)]]
-    return np.concatenate(out)
+    return np.concatenate([f.to_ndarray().reshape(-1) for f in [*swr.resample(frame), *swr.resample(None)]])
 
 
 def _encode(path: Path, container: str, audio: np.ndarray | None, rate: int = 16000, codec: str = "aac",
@@ -346,11 +337,16 @@ def assert_one_line(message: str) -> None:
     assert "Traceback" not in message and len(message) < 400, message
 
 
+SYSTEM_TMP = Path(tempfile.gettempdir())  # before private_tmp points this module elsewhere
+SYSTEM_TMP_BEFORE: set[str] = set()
+
+
 @pytest.fixture(scope="module")
 def private_tmp(tmp_path_factory):
     """A temp dir for everything this module runs (in-process: tempfile.tempdir; children: TMPDIR); it must
     be empty again at the end (checked by test_no_temp_files_left, the module's last test)."""
     path = tmp_path_factory.mktemp("tmpdir")
+    SYSTEM_TMP_BEFORE.update(os.listdir(SYSTEM_TMP))
     saved = tempfile.tempdir
     tempfile.tempdir = str(path)
     os.environ["TMPDIR"] = str(path)  # decoder children inherit it
@@ -794,3 +790,5 @@ def test_no_temp_files_left(server, corpus, private_tmp, speech_clip):
     strays = [p for p in server.uploads.rglob("*") if p.is_file() and p.resolve() not in UPLOADED
               and p.name != "image.png" and p.name not in examples]  # uploads, overview images, bundled examples
     assert strays == [], strays  # decoding wrote nothing
+    new = sorted(set(os.listdir(SYSTEM_TMP)) - SYSTEM_TMP_BEFORE)  # every process here had its own TMPDIR
+    print(f"new in {SYSTEM_TMP} during this module (other programs on this machine included): {new}")

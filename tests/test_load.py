@@ -64,7 +64,9 @@ seconds = time.perf_counter() - clock
 answers = []
 for mode, question in questions:
     stream = engine.ask(context, question, mode=mode, sampling=SamplingOptions(max_tokens=32, temperature=0))
-    answers.append({"mode": mode, "question": question, "answer": stream.read(), "prompt": stream.stats.prompt_units})
+    used = getattr(stream, "windows", None) or (context.token_windows if mode == "soft" else [])  # question-aware?
+    answers.append({"mode": mode, "question": question, "answer": stream.read(), "prompt": stream.stats.prompt_units,
+                    "windows": [w.start for w in used]})
 print(json.dumps({"peak_loaded_mb": loaded, "peak_mb": peak_mb(), "analyze_s": seconds, "timings": context.timings,
                   "windows": len(context.windows), "token_windows": [[w.start, w.end] for w in context.token_windows],
                   "segments": [[s.start, s.end, s.text] for s in context.transcript.segments],
@@ -113,6 +115,7 @@ def test_long_recording_in_bounded_memory(tmp_path, capsys):
                             cwd=ROOT, capture_output=True, text=True, timeout=3600)
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
+    (tmp_path / "long.json").write_text(json.dumps(out, indent=1))  # kept by pytest for a look afterwards
     assert "transcribe" in result.stderr and "encoder" in result.stderr  # the progress bars
     heard = [s for s in out["segments"] if "pineapple" in s[2].lower()]
     middle_window = [w for w in out["token_windows"] if w[0] <= middle < w[1]]
@@ -125,7 +128,9 @@ def test_long_recording_in_bounded_memory(tmp_path, capsys):
               f"{'is' if middle_window else 'is NOT'} among them")
         print(f"  secret heard at {[s[0] for s in heard]} s (placed at {middle:.0f} s)")
         for a in out["answers"]:
-            print(f"  [{a['mode']}] {a['question']} -> {a['answer']!r} ({a['prompt']} prompt positions)")
+            seen = "sees" if any(t <= middle < t + 10 for t in a["windows"]) else "does NOT see"
+            print(f"  [{a['mode']}] {a['question']} -> {a['answer']!r} ({a['prompt']} prompt positions; "
+                  f"{'its acoustic tokens ' + seen + ' the middle' if a['windows'] else 'no acoustic tokens'})")
     assert heard and abs(heard[0][0] - middle) < 8, out["segments"]
     audio_mb = LONG_MINUTES * 60 * 16000 * 4 / 2**20
     assert out["peak_mb"] - out["peak_loaded_mb"] < 400 + 6 * audio_mb  # samples, windows, features: linear, small

@@ -39,7 +39,7 @@ def write_card(path: Path, stem: str, logs: dict, manifest: dict, info: dict) ->
         val = next((r for r in reversed(rows) if any(k.startswith("val_") for k in r)), {})
         shown = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                           for k, v in val.items() if k.startswith("val_"))
-        lines.append(f"| {stage} | {what} | {rows[0].get('lr', lr):.0e}→ | {len(rows)} | {first:.3f} | "
+        lines.append(f"| {stage} | {what} | {lr:.0e} (peak, cosine) | {len(rows)} | {first:.3f} | "
                      f"{last:.3f} (mean of last 20) | {shown} |")
     lines += ["", f"![losses]({stem}.losses.png)", "",
               "Validation metrics per task and mode (sound events in `soft` vs `tags` vs `cascade`, answer WER, "
