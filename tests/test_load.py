@@ -36,7 +36,7 @@ def test_load_and_soak(tmp_path, speech_clip, capsys):
     assert samples[-1][1] - warmed < SOAK_GROWTH_MB, f"RSS grew during the soak: {samples}"
 
 
-# -- long audio ---------------------------------------------------------------------------------------------------------
+# -- long audio ------------------------------------------------------------------------------------------------------
 import json  # noqa: E402
 import os  # noqa: E402
 import subprocess  # noqa: E402
@@ -81,8 +81,8 @@ def make_long_recording(path: Path, minutes: float, work: Path) -> dict[float, s
 
     rate = 16000
     noise = work / "noise.wav"
-    clips.run("sox", "-n", "-r", "16000", "-c", "1", "-b", "16", str(noise), "synth", str(minutes * 60), "pinknoise",
-              "vol", "0.03")
+    clips.run("sox", "-R", "-n", "-r", "16000", "-c", "1", "-b", "16", str(noise), "synth", str(minutes * 60),
+              "pinknoise", "vol", "0.03")  # -R: the same noise every run, so the transcript is reproducible
     audio, _ = soundfile.read(str(noise), dtype="float32")
     noise.unlink()
     placed: dict[float, str] = {}
@@ -131,7 +131,7 @@ def test_long_recording_in_bounded_memory(tmp_path, capsys):
             seen = "sees" if any(t <= middle < t + 10 for t in a["windows"]) else "does NOT see"
             print(f"  [{a['mode']}] {a['question']} -> {a['answer']!r} ({a['prompt']} prompt positions; "
                   f"{'its acoustic tokens ' + seen + ' the middle' if a['windows'] else 'no acoustic tokens'})")
-    assert heard and abs(heard[0][0] - middle) < 8, out["segments"]
+    assert heard and heard[0][0] - 1 <= middle <= heard[0][1] + 1, out["segments"]  # heard, at its time
     audio_mb = LONG_MINUTES * 60 * 16000 * 4 / 2**20
     assert out["peak_mb"] - out["peak_loaded_mb"] < 400 + 6 * audio_mb  # samples, windows, features: linear, small
     assert all(a["answer"] for a in out["answers"])
