@@ -87,11 +87,12 @@ class AdapterInfo:
     trained: str  # what training it had ("untrained" for a fresh init)
 
 
-def save_adapter(adapter: AudioAdapter, info: AdapterInfo, path: Path) -> None:
+def save_adapter(adapter: AudioAdapter, info: AdapterInfo, path: Path, dtype: torch.dtype = torch.float32) -> None:
+    """`dtype=torch.float16` halves a shipped file; loading casts back to the module's float32."""
     from safetensors.torch import save_file
 
     metadata = {"format": ADAPTER_FORMAT, "dims": json.dumps(asdict(adapter.dims)), **asdict(info)}
-    state = {k: v.detach().contiguous().cpu() for k, v in adapter.state_dict().items()}
+    state = {k: v.detach().to(dtype).contiguous().cpu() for k, v in adapter.state_dict().items()}
     tmp = Path(path).with_suffix(".tmp")
     save_file(state, str(tmp), metadata=metadata)
     tmp.replace(path)

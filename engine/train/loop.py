@@ -289,15 +289,14 @@ def _cosine(optimizer, steps: int, warmup: int = 20):
 def ship(cfg: TrainConfig) -> Path:
     """Copy the last finished stage into `cfg.out` (the adapter, and the LoRA as GGUF), with its training logs
     and a loss plot, under the name the engine finds for this Whisper + LLM pair."""
-    import shutil
-
     whisper, llm_path = resolve_whisper(cfg.whisper), resolve_llm(cfg.llm)
     run = Run(cfg, whisper.name, llm_path)
     stage = max(s for s in STAGES if run.checkpoint(s).is_file())
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"{run.stem}.safetensors"
-    shutil.copyfile(run.checkpoint(stage), target)
+    adapter, info = load_adapter(run.checkpoint(stage))
+    save_adapter(adapter, info, target, dtype=torch.float16)  # git holds the shipped copy: half the size
     lora_target = target.with_suffix(".lora.gguf")
     lora_target.unlink(missing_ok=True)
     if stage >= 2:
@@ -306,7 +305,6 @@ def ship(cfg: TrainConfig) -> Path:
             for s in STAGES if (run.dir / f"stage{s}.jsonl").is_file()}
     (out / f"{run.stem}.training.json").write_text(json.dumps(logs, indent=0))
     plot_losses(logs, out / f"{run.stem}.losses.png")
-    _, info = load_adapter(target)
     manifest_path = Path(cfg.data) / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     write_card(out / "README.md", run.stem, logs, manifest,
