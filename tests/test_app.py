@@ -6,8 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -19,6 +17,9 @@ import pytest
 import clips
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import loadtest  # noqa: E402  (scripts/loadtest.py starts and stops the live server)
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -26,42 +27,11 @@ UPLOAD_MB = 2  # the server's cap in this module, so the size checks need no big
 OTHER_SENTENCE = "Please remember to water the tomato plants in the garden every morning."
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """`python app.py` on a free port of 127.0.0.1; its URL. Killed at the end of the module."""
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("server") / "app.log"
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "LTU_AS_MAX_UPLOAD_MB": str(UPLOAD_MB)}
-    env.pop("GRADIO_SERVER_NAME", None)
-    with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"app.py exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            if httpx.get(url + "/", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"app.py did not answer within 180 s:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.5)
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    """`python app.py` on a free port of 127.0.0.1; its URL. Stopped at the end of the module."""
+    with loadtest.serve(tmp_path_factory.mktemp("server") / "app.log", {"LTU_AS_MAX_UPLOAD_MB": str(UPLOAD_MB)}) as live:
+        yield live.url
 
 
 @pytest.fixture(scope="module")
