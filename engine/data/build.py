@@ -170,12 +170,8 @@ def make_speech(cfg: BuildConfig, skips: SkipCounts) -> list[dict[str, Any]]:
     for u in tqdm(speech.plan_utterances(n, cfg.seed), desc="speech", unit="clip", disable=not cfg.progress):
         rel = Path("audio") / "speech" / f"{u.key}.wav"
         wav = cfg.out / rel
-        if not wav.exists():
-            x = audio.trim(speech.synthesize(u))
-            if len(x) < audio.MIN_SECONDS * audio.SAMPLE_RATE:
-                skips.add("espeak-ng", "empty synthesis")
-                continue
-            audio.write_wav(wav, audio.normalize_peak(x, -3.0))
+        if not _write_once(wav, lambda: speech.synthesize(u), skips, "espeak-ng", "empty synthesis"):
+            continue
         clips.append(
             {
                 "id": f"sp-{u.key}",
@@ -197,6 +193,18 @@ def make_speech(cfg: BuildConfig, skips: SkipCounts) -> list[dict[str, Any]]:
             }
         )
     return clips
+
+
+def _write_once(wav: Path, render, skips: SkipCounts, source: str, reason: str) -> bool:
+    """Render, trim and write `wav` unless it exists; False (one skip counted) when the render came out empty."""
+    if wav.exists():
+        return True
+    x = audio.trim(render())
+    if len(x) < audio.MIN_SECONDS * audio.SAMPLE_RATE:
+        skips.add(source, reason)
+        return False
+    audio.write_wav(wav, audio.normalize_peak(x, -3.0))
+    return True
 
 
 _ESPEAK_VERSION: list[str] = []
@@ -232,12 +240,8 @@ def make_music(cfg: BuildConfig, skips: SkipCounts) -> list[dict[str, Any]]:
     for piece in tqdm(music.plan_pieces(n, cfg.seed), desc="music", unit="clip", disable=not cfg.progress):
         rel = Path("audio") / "music" / f"{piece.key_id}.wav"
         wav = cfg.out / rel
-        if not wav.exists():
-            x = audio.trim(music.render(piece, sf2))
-            if len(x) < audio.MIN_SECONDS * audio.SAMPLE_RATE:
-                skips.add("fluidsynth", "empty render")
-                continue
-            audio.write_wav(wav, audio.normalize_peak(x, -3.0))
+        if not _write_once(wav, lambda: music.render(piece, sf2), skips, "fluidsynth", "empty render"):
+            continue
         clips.append(
             {
                 "id": f"mu-{piece.key_id}",
