@@ -97,7 +97,8 @@ class Engines:
 
     def config(self, choice: ModelChoice) -> EngineConfig:
         return EngineConfig(whisper=choice.whisper, llm=choice.llm, device=choice.device,
-                            n_gpu_layers=choice.n_gpu_layers, max_duration=self.settings.max_duration)
+                            n_gpu_layers=choice.n_gpu_layers, max_duration=self.settings.max_duration,
+                            analyze_timeout=self.settings.analyze_timeout)
 
     def get(self, choice: ModelChoice | None = None):
         """The Engine for `choice` (default: the embedded models), loading it if needed. Raises LtuError."""

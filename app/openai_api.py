@@ -129,7 +129,7 @@ def parse_request(body: object, settings: AppSettings) -> ChatRequest:
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or defaults.max_tokens
         sampling = SamplingOptions(temperature=float(_get(body, "temperature", defaults.temperature)),
                                    top_p=float(_get(body, "top_p", defaults.top_p)), max_tokens=int(max_tokens),
-                                   seed=int(_get(body, "seed", defaults.seed)))
+                                   seed=int(_get(body, "seed", defaults.seed)), timeout=settings.answer_timeout)
     except (TypeError, ValueError) as error:
         raise ApiError(400, f"invalid sampling options: {str(error).splitlines()[0]}") from None
     options = body.get("stream_options") or {}

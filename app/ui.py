@@ -150,7 +150,8 @@ class App:
             if session.context is None or session.heard_with != session.choice:  # models changed since
                 self.listen(session)
             engine = self.engines.get(session.choice)
-            sampling = SamplingOptions(temperature=float(temperature), max_tokens=int(max_tokens))
+            sampling = SamplingOptions(temperature=float(temperature), max_tokens=int(max_tokens),
+                                       timeout=self.settings.answer_timeout)
             stream = engine.ask(session.context, question, session.history, mode=mode, sampling=sampling)
         except (LtuError, ValueError) as error:
             yield session, messages(session.history), question, _status_error(error)

@@ -10,9 +10,13 @@ import numpy as np
 from tqdm import tqdm
 
 from .audio import SAMPLE_RATE
+from .errors import Deadline
 
 # Whisper writes sound descriptions such as "[Music]" or "(dog barking)" when it hears no speech: not speech.
 NON_SPEECH = re.compile(r"^\s*[\[(*♪][^\])*♪]*[\])*♪]?\s*$")
+CHUNK_SECONDS = 30.0  # Whisper's own window: longer audio is transcribed in chunks of at most this
+MIN_CHUNK_SECONDS = 20.0  # a chunk is cut at the quietest point between this and CHUNK_SECONDS
+FRAME = SAMPLE_RATE // 10  # 100 ms: the unit of loudness for cuts and onsets
 
 
 @dataclass(frozen=True)
@@ -47,23 +51,80 @@ class WhisperASR:
         self.multilingual = bool(_native().whisper_is_multilingual(self._model._ctx))
         self.language = language or ("" if self.multilingual else "en")  # "" = detect (whisper.cpp)
 
-    def __call__(self, audio: np.ndarray, progress: bool = False) -> Transcript:
-        duration = audio.size / SAMPLE_RATE
+    def __call__(self, audio: np.ndarray, progress: bool = False, deadline: Deadline | None = None) -> Transcript:
+        """Transcribe `audio` in chunks of at most 30 s cut at quiet points. Each chunk is decoded on its own:
+        whisper.cpp's running context over a long recording drifts into repeating itself and skipping speech.
+        The language is detected once, on the loudest chunk, and then held for the whole recording."""
         from pywhispercpp.utils import redirect_stderr
 
+        deadline = deadline or Deadline(None, "transcription")
+        chunks = quiet_chunks(audio)
+        if len(chunks) > 1:
+            chunks = sound_onsets(audio, chunks)
+        loudest = max(range(len(chunks)), key=lambda i: _rms(audio[slice(*chunks[i])]))
+        order = [loudest, *(i for i in range(len(chunks)) if i != loudest)]
+        language = self.language
+        segments: list[Segment] = []
         # whisper.cpp logs to the stderr file descriptor; silence it unless a progress bar is shown there anyway
-        with tqdm(total=round(duration), unit="s", desc="transcribe", disable=not progress) as bar, \
+        with tqdm(total=round(audio.size / SAMPLE_RATE), unit="s", desc="transcribe", disable=not progress) as bar, \
                 redirect_stderr(to=False if progress else None):
-            def advance(segment) -> None:
-                bar.update(max(0, min(round(segment.t1 / 100), bar.total) - bar.n))
+            for i in order:
+                deadline.check("transcription")
+                first, last = chunks[i]
+                raw = self._model.transcribe(np.ascontiguousarray(audio[first:last], dtype=np.float32),
+                                             language=language, abort_callback=deadline.expired,
+                                             extract_probability=True)
+                deadline.check("transcription")
+                if language == "":
+                    language = self.detected_language()
+                offset = first / SAMPLE_RATE
+                segments += [Segment(round(offset + s.t0 / 100, 2), round(offset + s.t1 / 100, 2), s.text.strip(),
+                                     float(s.probability))
+                             for s in raw if s.text.strip() and not NON_SPEECH.match(s.text)]
+                bar.update(round((last - first) / SAMPLE_RATE))
+        segments.sort(key=lambda s: s.start)
+        return Transcript(" ".join(s.text for s in segments), language or "en", tuple(segments))
 
-            raw = self._model.transcribe(np.ascontiguousarray(audio, dtype=np.float32), language=self.language,
-                                         new_segment_callback=advance if progress else None, extract_probability=True)
-        segments = tuple(Segment(s.t0 / 100, s.t1 / 100, s.text.strip(), float(s.probability))
-                         for s in raw if s.text.strip() and not NON_SPEECH.match(s.text))
+    def detected_language(self) -> str:
         native = _native()
-        language = native.whisper_lang_str(native.whisper_full_lang_id(self._model._ctx)) if self.multilingual else "en"
-        return Transcript(" ".join(s.text for s in segments), language, segments)
+        return native.whisper_lang_str(native.whisper_full_lang_id(self._model._ctx)) if self.multilingual else "en"
+
+
+def frame_rms(audio: np.ndarray) -> np.ndarray:
+    """The loudness of each 100 ms frame."""
+    n = audio.size // FRAME
+    return np.sqrt(np.square(audio[: n * FRAME].reshape(n, FRAME), dtype=np.float64).mean(axis=1))
+
+
+def quiet_chunks(audio: np.ndarray, longest: float = CHUNK_SECONDS, shortest: float = MIN_CHUNK_SECONDS
+                 ) -> list[tuple[int, int]]:
+    """(first, last) sample ranges of at most `longest` s covering `audio`, each cut (past `shortest` s) in the
+    middle of the quietest 100 ms, so that words are not split between chunks."""
+    rms = frame_rms(audio)
+    chunks, first = [], 0
+    while audio.size - first > longest * SAMPLE_RATE:
+        low, high = (first + int(shortest * SAMPLE_RATE)) // FRAME, (first + int(longest * SAMPLE_RATE)) // FRAME
+        cut = (low + int(np.argmin(rms[low:high]))) * FRAME + FRAME // 2
+        chunks.append((first, cut))
+        first = cut
+    chunks.append((first, audio.size))
+    return chunks
+
+
+def sound_onsets(audio: np.ndarray, chunks: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Each chunk started 0.5 s before its first frame louder than 4x the recording's noise floor (its 10th
+    percentile frame): Whisper dates a chunk's first words from the chunk's start, whatever precedes them."""
+    rms = frame_rms(audio)
+    threshold = 4 * np.percentile(rms, 10) + 1e-4
+    out = []
+    for first, last in chunks:
+        loud = np.flatnonzero(rms[first // FRAME : last // FRAME] > threshold)
+        out.append((first + max(0, int(loud[0]) * FRAME - SAMPLE_RATE // 2) if loud.size else first, last))
+    return out
+
+
+def _rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if samples.size else 0.0
 
 
 def _native():

@@ -26,20 +26,25 @@ def _engine_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--threads", type=int, default=None)
     g.add_argument("--max-windows", type=int, default=EngineConfig.max_windows, help="10 s windows given to the LLM")
     g.add_argument("--max-duration", type=float, default=EngineConfig.max_duration, help="refuse longer audio (s)")
+    g.add_argument("--analyze-timeout", type=float, default=EngineConfig.analyze_timeout,
+                   help="time limit (s) for transcribing and encoding one clip")
     s = parser.add_argument_group("answer")
     s.add_argument("--mode", choices=MODES, default="soft", help="soft: audio tokens + transcript (LTU-AS); "
                    "tags: detected sounds as text + transcript; cascade: transcript only")
     s.add_argument("--temperature", type=float, default=SamplingOptions.temperature)
     s.add_argument("--max-tokens", type=int, default=SamplingOptions.max_tokens)
     s.add_argument("--seed", type=int, default=SamplingOptions.seed)
+    s.add_argument("--answer-timeout", type=float, default=SamplingOptions.timeout,
+                   help="seconds after which an answer stops generating")
 
 
 def _config(args: argparse.Namespace) -> EngineConfig:
-    sampling = SamplingOptions(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
+    sampling = SamplingOptions(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
+                               timeout=args.answer_timeout)
     return EngineConfig(whisper=args.whisper or os.environ.get("LTU_AS_WHISPER") or "base", llm=args.llm,
                         adapter=args.adapter, lora=args.lora, mode=args.mode, device=args.device,
                         n_gpu_layers=args.gpu_layers, n_threads=args.threads, max_windows=args.max_windows,
-                        max_duration=args.max_duration, sampling=sampling)
+                        max_duration=args.max_duration, analyze_timeout=args.analyze_timeout, sampling=sampling)
 
 
 def _load(args: argparse.Namespace):
@@ -53,7 +58,7 @@ def _result(engine, context, stream, mode: str, load_seconds: float | None = Non
     timings = {**context.timings, **stream.timings}
     if load_seconds is not None:
         timings["load"] = load_seconds
-    return {"answer": answer, **context.to_dict(), "mode": mode,
+    return {"answer": answer, **context.to_dict(), "mode": mode, "windows": [[w.start, w.end] for w in stream.windows],
             "timings": {k: round(v, 4) for k, v in timings.items()},
             "tokens": {"prompt": stream.stats.prompt_units, "decoded": stream.stats.decoded_units,
                        "generated": stream.stats.generated_tokens, "stop": stream.stats.stop_reason},

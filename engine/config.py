@@ -22,9 +22,11 @@ class SamplingOptions:
     repeat_last_n: int = 64  # llama.cpp's default window for the repetition penalty
     max_tokens: int = 200
     seed: int = 0
+    timeout: float = 120.0  # seconds: an answer still generating then stops (stop reason "timeout")
 
     def __post_init__(self) -> None:
-        if self.temperature < 0 or not 0 < self.top_p <= 1 or self.top_k < 0 or self.max_tokens < 1:
+        if (self.temperature < 0 or not 0 < self.top_p <= 1 or self.top_k < 0 or self.max_tokens < 1
+                or self.timeout <= 0):
             raise ValueError(f"invalid sampling options: {self}")
 
 
@@ -50,6 +52,7 @@ class EngineConfig:
     n_batch: int = 512
     max_windows: int = 12  # acoustic tokens: at most this many 10 s windows (25 tokens each) go to the LLM
     max_duration: float = 3600.0  # seconds; longer input is refused while decoding, before it fills memory
+    analyze_timeout: float = 1800.0  # seconds for transcription + encoder of one clip (an hour takes ~5 min here)
     language: str | None = None  # ASR language; None = detect
     max_events: int = 5  # sound events reported per clip
     event_threshold: float = 0.25  # tagging-head probability above which an event is reported
@@ -58,8 +61,9 @@ class EngineConfig:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
-        if self.max_windows < 1 or self.max_duration <= 0 or self.n_ctx < 256:
-            raise ValueError(f"invalid limits: max_windows={self.max_windows}, max_duration={self.max_duration}")
+        if self.max_windows < 1 or self.max_duration <= 0 or self.n_ctx < 256 or self.analyze_timeout <= 0:
+            raise ValueError(f"invalid limits: max_windows={self.max_windows}, max_duration={self.max_duration}, "
+                             f"n_ctx={self.n_ctx}, analyze_timeout={self.analyze_timeout}")
 
     def replace(self, **changes) -> "EngineConfig":
         return dataclasses.replace(self, **changes)

@@ -3,13 +3,15 @@ mean-pooled by 20 in time -> (layers, 25, width), as Whisper-AT / LTU-AS feed th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from .audio import SAMPLE_RATE, WINDOW_SAMPLES
+from .audio import SAMPLE_RATE, WINDOW_SAMPLES, Window, window_samples
+from .errors import Deadline
 
 N_FFT = 400  # 25 ms
 HOP_LENGTH = 160  # 10 ms: 1000 mel frames per 10 s window
@@ -62,13 +64,20 @@ class WhisperLayerFeatures:
         self.width = config.d_model
 
     @torch.inference_mode()
-    def __call__(self, windows: np.ndarray, progress: bool = False) -> torch.Tensor:
-        """(n, 160000) float32 windows -> (n, layers, 25, width) float32 features."""
+    def __call__(self, windows: np.ndarray) -> torch.Tensor:
+        """(n, 160000) float32 windows -> (n, layers, 25, width) float32 features; n of BATCH_WINDOWS runs best."""
+        batch = torch.from_numpy(np.ascontiguousarray(windows)).to(self.device)
+        return self._layer_states(log_mel_spectrogram(batch, self.filters)).cpu()
+
+    def encode(self, audio: np.ndarray, windows: Sequence[Window], progress: bool = False,
+               deadline: Deadline | None = None) -> torch.Tensor:
+        """Every window of `audio`, BATCH_WINDOWS at a time, so that a long recording's windows are never all
+        copied at once -> (len(windows), layers, 25, width)."""
         out = []
-        batches = range(0, len(windows), BATCH_WINDOWS)
-        for start in tqdm(batches, desc="encoder", unit="batch", disable=not progress):
-            batch = torch.from_numpy(np.ascontiguousarray(windows[start : start + BATCH_WINDOWS])).to(self.device)
-            out.append(self._layer_states(log_mel_spectrogram(batch, self.filters)).cpu())
+        for start in tqdm(range(0, len(windows), BATCH_WINDOWS), desc="encoder", unit="batch", disable=not progress):
+            if deadline is not None:
+                deadline.check("the Whisper encoder")
+            out.append(self(np.stack([window_samples(audio, w) for w in windows[start : start + BATCH_WINDOWS]])))
         return torch.cat(out)
 
     def _layer_states(self, mel: torch.Tensor) -> torch.Tensor:

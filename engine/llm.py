@@ -44,7 +44,7 @@ class GenerationStats:
     first_token_seconds: float = 0.0  # from the start of prefill to the first sampled token
     generated_tokens: int = 0
     generate_seconds: float = 0.0
-    stop_reason: str = ""  # "eos", "max_tokens" or "context"
+    stop_reason: str = ""  # "eos", "max_tokens", "context" or "timeout"
 
     @property
     def tokens_per_second(self) -> float:
@@ -280,6 +280,9 @@ class LLM:
         gen_start = time.perf_counter()
         stats.stop_reason = "max_tokens"
         for _ in range(options.max_tokens):
+            if time.perf_counter() - started > options.timeout:
+                stats.stop_reason = "timeout"
+                break
             recent = [u for u in self._cache.units[-options.repeat_last_n:] if isinstance(u, int)]
             token = sample_token(self._last_logits(), recent, options, rng)
             if stats.generated_tokens == 0:

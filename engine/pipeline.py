@@ -18,15 +18,18 @@ import numpy as np
 import torch
 
 from . import audio as audio_io
+from . import focus
 from .asr import Transcript, WhisperASR
 from .audio import AudioSource, Window
 from .config import MODES, EngineConfig, SamplingOptions
-from .errors import InputError
-from .features import TOKENS_PER_WINDOW, WhisperLayerFeatures
+from .errors import Deadline, InputError
+from .features import WhisperLayerFeatures
 from .llm import LLM, GenerationStats, file_sha256
 from .prompt import PROMPT_FORMAT, build_prompt, describe_audio
 from .tltr import AdapterDims, AdapterInfo, AudioAdapter, check_pairing, load_adapter
 from .weights import resolve_adapter, resolve_llm, resolve_lora, resolve_whisper
+
+PROMPT_OVERHEAD = 400  # context positions for the system text, the question, the history and the template
 
 
 @dataclass(frozen=True)
@@ -46,26 +49,29 @@ class AudioContext:
     transcript: Transcript
     events: list[Event]
     windows: list[Window]  # every 10 s window of the clip
-    token_windows: list[Window]  # the windows whose acoustic tokens go to the LLM (at most max_windows)
-    audio_tokens: np.ndarray  # (len(token_windows) * 25, n_embd)
+    window_tokens: np.ndarray  # (len(windows), 25, n_embd): each window's acoustic tokens
     window_tags: np.ndarray  # (len(windows), labels) tagging-head probabilities
     timings: dict[str, float] = field(default_factory=dict)
+
+    def audio_tokens(self, windows: Sequence[Window]) -> np.ndarray:
+        """The acoustic tokens of `windows`, in order: (len(windows) * 25, n_embd)."""
+        return self.window_tokens[[w.index for w in windows]].reshape(-1, self.window_tokens.shape[-1])
 
     def to_dict(self) -> dict:
         return {"duration": round(self.duration, 3), "transcript": self.transcript.text,
                 "language": self.transcript.language,
                 "segments": [asdict(s) for s in self.transcript.segments],
-                "events": [asdict(e) for e in self.events],
-                "windows": [[w.start, w.end] for w in self.token_windows]}
+                "events": [asdict(e) for e in self.events]}
 
 
 class AnswerStream:
     """Iterate for the answer's text pieces as they are generated; afterwards `text`, `stats`, `timings`."""
 
-    def __init__(self, pieces: Iterator[str], stats: GenerationStats, mode: str):
+    def __init__(self, pieces: Iterator[str], stats: GenerationStats, mode: str, windows: list[Window]):
         self._pieces = pieces
         self.stats = stats
         self.mode = mode
+        self.windows = windows  # the 10 s windows whose acoustic tokens the LLM was given (soft mode)
         self.text = ""
 
     def __iter__(self) -> Iterator[str]:
@@ -144,25 +150,22 @@ class Engine:
         timings["decode"] = time.perf_counter() - clock
         windows = audio_io.windows(samples)
         with self._listen_lock:
+            deadline = Deadline(self.config.analyze_timeout, "analysing the audio")
             clock = time.perf_counter()
-            transcript = self.asr(samples, progress=progress)
+            transcript = self.asr(samples, progress=progress, deadline=deadline)
             timings["asr"] = time.perf_counter() - clock
             clock = time.perf_counter()
-            stacked = np.stack([audio_io.window_samples(samples, w) for w in windows])
-            features = self.features(stacked, progress=progress)
+            features = self.features.encode(samples, windows, progress=progress, deadline=deadline)
             timings["encoder"] = time.perf_counter() - clock
             clock = time.perf_counter()
             with torch.inference_mode():
                 tokens, tag_logits = self.adapter(features.to(self._device))
             timings["tltr"] = time.perf_counter() - clock
-        token_windows = _spread(windows, self.config.max_windows)
-        picked = torch.tensor([w.index for w in token_windows])
-        audio_tokens = tokens[picked].reshape(-1, tokens.shape[-1]).float().cpu().numpy()
         window_tags = torch.sigmoid(tag_logits).float().cpu().numpy()
         digest = hashlib.sha1(samples.tobytes())
         digest.update(str(self.adapter_path).encode())
         return AudioContext(digest.hexdigest()[:16], samples.size / audio_io.SAMPLE_RATE, transcript,
-                            self._events(window_tags, windows), windows, token_windows, audio_tokens, window_tags,
+                            self._events(window_tags, windows), windows, tokens.float().cpu().numpy(), window_tags,
                             timings)
 
     def _events(self, window_tags: np.ndarray, windows: Sequence[Window]) -> list[Event]:
@@ -196,12 +199,23 @@ class Engine:
         if not question:
             raise InputError("the question is empty")
         sampling = sampling or self.config.sampling
-        description = describe_audio(mode, context.transcript.text, context.transcript.timed_text(),
-                                     [(e.label, e.start, e.end) for e in context.events],
-                                     [(w.start, w.end) for w in context.token_windows])
         soft = mode == "soft"
-        prompt, _ = build_prompt(self.llm, question, history, description, context.id if soft else None,
-                                 context.audio_tokens if soft else None, reserve=sampling.max_tokens)
+        # a long recording: the windows and transcript segments nearest to what the question points at
+        segments = context.transcript.segments
+        times = focus.anchors(question, context.duration, segments)
+        windows = focus.choose_windows(context.windows, times, self.config.max_windows) if soft else []
+        n_audio = len(windows) * context.window_tokens.shape[1]
+        room = self.config.n_ctx - n_audio - sampling.max_tokens - PROMPT_OVERHEAD
+        kept = focus.nearest_segments(segments, times or [(w.start + w.end) / 2 for w in windows], 3 * room)
+        timed = Transcript(context.transcript.text, context.transcript.language, tuple(kept)).timed_text()
+        if len(kept) < len(segments):
+            timed += f"\n(the {len(kept)} of {len(segments)} speech segments nearest the question)"
+        description = describe_audio(mode, context.transcript.text, timed,
+                                     [(e.label, e.start, e.end) for e in context.events],
+                                     [(w.start, w.end) for w in windows])
+        key = f"{context.id}:{','.join(str(w.index) for w in windows)}"  # other windows: other KV positions
+        prompt, _ = build_prompt(self.llm, question, history, description, key if soft else None,
+                                 context.audio_tokens(windows) if soft else None, reserve=sampling.max_tokens)
         stats = GenerationStats()
 
         def generate() -> Iterator[str]:  # a generator: the lock is held while tokens flow, released on close
@@ -210,15 +224,7 @@ class Engine:
                 self.llm.use_session(session or context.id, lora=mode != "cascade")
                 yield from self.llm.generate(prompt, sampling, stats)
 
-        return AnswerStream(generate(), stats, mode)
-
-
-def _spread(windows: Sequence[Window], cap: int) -> list[Window]:
-    """At most `cap` windows, evenly spread over the clip so every part of it is represented."""
-    if len(windows) <= cap:
-        return list(windows)
-    picks = np.linspace(0, len(windows) - 1, cap).round().astype(int)
-    return [windows[i] for i in dict.fromkeys(picks.tolist())]
+        return AnswerStream(generate(), stats, mode, windows)
 
 
 def _untrained_adapter(engine: Engine, n_embd: int) -> tuple[AudioAdapter, AdapterInfo]:

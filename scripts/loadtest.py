@@ -261,10 +261,10 @@ def soak(server: Server, body: dict, requests: int, every: int = 25) -> tuple[Re
     return result, samples
 
 
-def speech_clip(path: Path) -> Path:
-    """A short espeak-ng sentence at 16 kHz (the clip every request sends)."""
+def speech_clip(path: Path, sentence: str = SENTENCE) -> Path:
+    """A short espeak-ng sentence at 16 kHz (by default the clip every request sends)."""
     raw = path.with_suffix(".raw.wav")
-    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(raw), SENTENCE], check=True, capture_output=True, timeout=60)
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(raw), sentence], check=True, capture_output=True, timeout=60)
     subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", str(path)], check=True, capture_output=True, timeout=60)
     raw.unlink()
     return path
@@ -296,6 +296,37 @@ def run(server: Server, clip: Path, clients: int, requests: int, sessions: int, 
     return report
 
 
+def save_figures(path: Path, name: str, figures: dict, command: str) -> None:
+    """Add `figures` under `name` to a reliability JSON (the evaluation report shows them), with when, what and
+    how loaded the machine was."""
+    import json
+    from datetime import datetime, timezone
+
+    saved = json.loads(path.read_text()) if path.is_file() else {}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    saved[name] = {"command": command, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   "commit": commit.strip(), "cores": os.cpu_count(), "load_average": round(os.getloadavg()[0], 2),
+                   **figures}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(saved, indent=1))
+
+
+def figures(report: dict) -> dict:
+    """The report's numbers, as JSON."""
+    out = {k: round(v, 1) for k, v in report.items() if k.startswith("rss_") or k == "warm_up_s"}
+    for key in ("openai", "gradio_analyze", "gradio_ask", "soak"):
+        if key in report:
+            r = report[key]
+            out[key] = {"requests": len(r.latencies) + len(r.errors), "errors": len(r.errors),
+                        "throughput_per_s": round(r.throughput, 2), "p50_s": round(r.percentile(50), 3),
+                        "p95_s": round(r.percentile(95), 3)}
+    if "soak_rss" in report:
+        out["soak_rss_mb"] = [[n, round(mb)] for n, mb in report["soak_rss"]]
+    out["errors"] = len(report["errors"])
+    out["alive"] = report["alive"]
+    return out
+
+
 def print_report(report: dict) -> None:
     print(f"server RSS: start {report['rss_start_mb']:.0f} MB, after warm-up {report['rss_warm_mb']:.0f} MB "
           f"(first request {report['warm_up_s']:.2f} s), after load {report['rss_after_load_mb']:.0f} MB, "
@@ -317,6 +348,7 @@ def main() -> int:
     parser.add_argument("--gradio", type=int, default=2, help="concurrent gradio_client sessions")
     parser.add_argument("--soak", type=int, default=200, help="sequential requests in the soak")
     parser.add_argument("--max-tokens", type=int, default=8)
+    parser.add_argument("--save", type=Path, help="add the figures to this reliability JSON (docs/results/...)")
     args = parser.parse_args()
     if args.clients * args.requests > 2000 or args.soak > 5000:
         raise SystemExit("keep it bounded: at most 2000 load requests and 5000 soak requests")
@@ -333,6 +365,11 @@ def main() -> int:
             with serve(Path(tmp) / "app.log") as server:
                 report = run(server, clip, args.clients, args.requests, args.gradio, args.soak, args.max_tokens)
     print_report(report)
+    if args.save:
+        command = " ".join(["scripts/loadtest.py", *sys.argv[1:]])
+        save_figures(args.save, "load", {"clients": args.clients, "requests_per_client": args.requests,
+                                         "gradio_sessions": args.gradio, "soak_requests": args.soak,
+                                         **figures(report)}, command)
     return 0 if not report["errors"] and report["alive"] else 1
 
 

@@ -48,7 +48,7 @@ def test_end_to_end_speech_over_sound(engine, mixed_clip):
     assert {"quick", "brown", "fox", "lazy", "dog"} <= heard, context.transcript.text
     assert context.transcript.language == "en"
     assert context.transcript.segments and context.transcript.segments[-1].end <= 10.5
-    assert context.audio_tokens.shape == (TOKENS_PER_WINDOW, engine.llm.n_embd)
+    assert context.window_tokens.shape == (1, TOKENS_PER_WINDOW, engine.llm.n_embd)
     assert context.window_tags.shape == (1, len(engine.adapter.dims.labels))
     assert all(0 <= e.score <= 1 and e.label in engine.adapter.dims.labels for e in context.events)
     assert set(context.timings) == {"decode", "asr", "encoder", "tltr"}
@@ -92,10 +92,28 @@ def test_long_audio_gives_one_block_per_window(engine, speech_clip):
     speech = load_audio(speech_clip)
     long = np.concatenate([speech, np.zeros(16000 * 12, np.float32), speech])  # ~ 2 sentences, 3 windows
     context = engine.analyze(long)
-    assert len(context.windows) == len(context.token_windows) == -(-long.size // 160000)
-    assert context.audio_tokens.shape[0] == TOKENS_PER_WINDOW * len(context.windows)
+    assert len(context.windows) == len(context.window_tokens) == -(-long.size // 160000)
     assert len(context.transcript.segments) >= 2
     assert context.transcript.segments[-1].start > 10
+    stream = engine.ask(context, "What is said?", mode="soft", sampling=SamplingOptions(max_tokens=4))
+    assert stream.windows == context.windows  # under max_windows: every window goes in
+    assert stream.read() and stream.stats.prompt_units > TOKENS_PER_WINDOW * len(context.windows)
+
+
+def test_every_stage_stops_at_its_time_limit(engine, speech_clip):
+    from engine.audio import load_audio, windows
+    from engine.errors import Deadline, StageTimeout
+
+    speech = load_audio(speech_clip)
+    spent = Deadline(1e-6, "analysing the audio")
+    with pytest.raises(StageTimeout, match="transcription"):
+        engine.asr(speech, deadline=spent)
+    with pytest.raises(StageTimeout, match="encoder"):
+        engine.features.encode(speech, windows(speech), deadline=spent)
+    context = engine.analyze(speech)
+    stream = engine.ask(context, "Describe the recording.", sampling=SamplingOptions(timeout=1e-6, max_tokens=50))
+    stream.read()
+    assert stream.stats.stop_reason == "timeout" and stream.stats.generated_tokens == 0
 
 
 def test_sampling_follows_its_options():

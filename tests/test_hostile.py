@@ -753,6 +753,20 @@ def test_binds_loopback_by_default(server):
             os.environ["GRADIO_SERVER_NAME"] = saved
 
 
+@pytest.mark.parametrize("env, allowed", [({}, True), ({"GRADIO_SERVER_NAME": "0.0.0.0"}, False),
+                                          ({"SPACE_ID": "someone/ltu-as"}, False),
+                                          ({"GRADIO_SERVER_NAME": "0.0.0.0", "LTU_AS_CUSTOM_LLM": "1"}, True)])
+def test_visitors_name_server_files_only_on_loopback(monkeypatch, env, allowed):
+    """The settings panel's LLM path is a file on the server: open to visitors only when the server is local."""
+    from app.settings import AppSettings
+
+    for name in ("GRADIO_SERVER_NAME", "SPACE_ID", "LTU_AS_CUSTOM_LLM"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert AppSettings.from_env().custom_llm is allowed
+
+
 # -- the code ---------------------------------------------------------------------------------------------------------
 def test_no_pickle_loading_anywhere():
     """Model files are GGUF and safetensors only: no code path unpickles (torch.load, pickle, joblib, numpy's

@@ -153,7 +153,46 @@ def _sampling_origin(sampling: dict) -> str:
     return "the engine defaults" + (f" except {', '.join(changed)}" if changed else "")
 
 
-def markdown(results: Results, command: str, code: str, plots: list[str]) -> str:
+def reliability_lines(saved: dict) -> list[str]:
+    """The load test's and the long-recording run's figures (scripts/loadtest.py and scripts/longaudio.py with
+    --save write them to docs/results/reliability.json; this report only shows them)."""
+    lines = ["", "## Reliability", "",
+             "From `docs/results/reliability.json`, written by the commands named below (not by this evaluation)."]
+    if "load" in saved:
+        r = saved["load"]
+        lines += ["", f"**Load** (`{r['command']}`, {r['date']}, commit {r['commit']}, {r['cores']} cores, "
+                      f"1-minute load average {r['load_average']} at the end): the live app on loopback; "
+                      f"{r['errors']} errors, server {'alive' if r['alive'] else 'DEAD'} afterwards.", ""]
+        phases = [("openai", f"OpenAI route, {r['clients']} concurrent clients x {r['requests_per_client']}"),
+                  ("gradio_analyze", f"Gradio /analyze, {r['gradio_sessions']} sessions at once"),
+                  ("gradio_ask", f"Gradio /ask, {r['gradio_sessions']} sessions at once"),
+                  ("soak", f"soak, {r['soak_requests']} sequential requests")]
+        lines += _table(["phase", "requests", "errors", "req/s", "p50 (s)", "p95 (s)"],
+                        [[label, str(r[k]["requests"]), str(r[k]["errors"]), fmt(r[k]["throughput_per_s"]),
+                          fmt(r[k]["p50_s"]), fmt(r[k]["p95_s"])] for k, label in phases if k in r])
+        soak = ", ".join(f"{n}: {mb}" for n, mb in r.get("soak_rss_mb", []))
+        lines += ["", f"Server RSS: {r['rss_start_mb']:.0f} MB at start, {r['rss_warm_mb']:.0f} MB after the first "
+                      f"request, {r['rss_before_soak_mb']:.0f} MB before the soak, {r['rss_end_mb']:.0f} MB at the end; "
+                      f"during the soak (requests: MB) {soak}."]
+    if "long_audio" in saved:
+        r = saved["long_audio"]
+        timings = ", ".join(f"{k} {v:.0f} s" for k, v in r["timings"].items())
+        lines += ["", f"**Long recording** (`{r['command']}`, {r['date']}, commit {r['commit']}, {r['cores']} cores, "
+                      f"1-minute load average {r['load_average']} at the end): {r['minutes']:g} min of pink noise with "
+                      f"a spoken note each minute and a secret sentence at {r['secret_at_s']:.0f} s.", "",
+                  f"- Analysed in {r['analyze_s']:.0f} s ({timings}); peak RSS {r['peak_rss_mb']} MB, of which the "
+                  f"loaded models {r['models_loaded_rss_mb']} MB; {r['windows']} windows of 10 s.",
+                  f"- Secret heard at {r['secret_heard_at_s']} s; {r['notes_heard']} of {r['notes_placed']} minute "
+                  "notes heard at their time."]
+        for a in r["answers"]:
+            seen = any(t <= r["secret_at_s"] < t + 10 for t in a["windows"])
+            where = (f"acoustic tokens from {len(a['windows'])} windows, {'including' if seen else 'not'} the middle"
+                     if a["windows"] else "no acoustic tokens")
+            lines.append(f"- [{a['mode']}] {a['question']} -> \"{a['answer']}\" ({where})")
+    return lines
+
+
+def markdown(results: Results, command: str, code: str, plots: list[str], reliability: dict | None = None) -> str:
     m, ident, s = results.models, results.identity, results.settings
     sp = ident["sampling"]
     lines = [
@@ -218,6 +257,8 @@ def markdown(results: Results, command: str, code: str, plots: list[str]) -> str
         lines += _table(["mode", "inputs", "n", *metrics],
                         [[mode, MODE_INPUTS[mode], str(next(iter(v.values())).n),
                           *[fmt(v[k].value) if k in v else "" for k in metrics]] for mode, v in by_mode.items()])
+    if reliability:
+        lines += reliability_lines(reliability)
     if plots:
         lines += ["", "## Plots", ""] + [f"![{p[:-4]}](results/{p})" for p in plots]
     lines += ["", "## Scoring rules", "", "```", task_rules.__doc__.split("\n\n", 1)[1].strip(), "```",
@@ -237,5 +278,7 @@ def write(results: Results, out: Path, command: str, repo: Path) -> dict:
     data = summary(results, command, code)
     (folder / "summary.json").write_text(json.dumps(data, indent=1, ensure_ascii=False))
     (folder / "details.json").write_text(json.dumps(results.details, indent=1, ensure_ascii=False, default=str))
-    (out / "RESULTS.md").write_text(markdown(results, command, code, plots))
+    saved = folder / "reliability.json"
+    reliability = json.loads(saved.read_text()) if saved.is_file() else None
+    (out / "RESULTS.md").write_text(markdown(results, command, code, plots, reliability))
     return data

@@ -11,8 +11,8 @@ from ..weights import REPO_WEIGHTS, cache_dir
 STAGES = {
     0: ("TLTR + tagging head on sound labels (Whisper-AT)", 1e-3, 400),
     1: ("projector on closed-ended classification QA, LLM frozen", 1e-3, 150),
-    2: ("TLTR + projector + LoRA on classification QA", 1e-4, 150),
-    3: ("everything on open + closed QA", 2e-4, 250),
+    2: ("TLTR + projector + LoRA on classification QA", 1e-4, 400),
+    3: ("everything on open + closed QA", 2e-4, 700),
 }
 
 
