@@ -116,12 +116,7 @@ def score_asr(items: list[Item], embedder: Embedder) -> dict[str, float]:
 
 
 def score_sound(items: list[Item], embedder: Embedder) -> dict[str, float]:
-    right = 0
-    for item in items:
-        guess, cosine = embedder.closest(item.answer or "(no answer)", SOUND_LABELS)
-        item.detail.update(prediction=guess, cosine=round(cosine, 3), correct=guess == item.clip.labels["label"])
-        right += guess == item.clip.labels["label"]
-    return {"accuracy": right / len(items)}
+    return _classify_by_embedding(items, embedder, SOUND_LABELS, "label")
 
 
 def score_gender(items: list[Item], embedder: Embedder) -> dict[str, float]:
@@ -133,12 +128,16 @@ def score_rate(items: list[Item], embedder: Embedder) -> dict[str, float]:
 
 
 def score_instrument(items: list[Item], embedder: Embedder) -> dict[str, float]:
-    names = list(INSTRUMENTS)
+    return _classify_by_embedding(items, embedder, list(INSTRUMENTS), "instrument")
+
+
+def _classify_by_embedding(items: list[Item], embedder: Embedder, names: list[str], key: str) -> dict[str, float]:
+    """The class whose name is nearest to the answer (sentence-embedding cosine) is the prediction."""
     right = 0
     for item in items:
         guess, cosine = embedder.closest(item.answer or "(no answer)", names)
-        item.detail.update(prediction=guess, cosine=round(cosine, 3), correct=guess == item.clip.labels["instrument"])
-        right += guess == item.clip.labels["instrument"]
+        item.detail.update(prediction=guess, cosine=round(cosine, 3), correct=guess == item.clip.labels[key])
+        right += guess == item.clip.labels[key]
     return {"accuracy": right / len(items)}
 
 
