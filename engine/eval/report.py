@@ -188,7 +188,7 @@ def reliability_lines(saved: dict) -> list[str]:
             seen = any(t <= r["secret_at_s"] < t + 10 for t in a["windows"])
             where = (f"acoustic tokens from {len(a['windows'])} windows, {'including' if seen else 'not'} the middle"
                      if a["windows"] else "no acoustic tokens")
-            lines.append(f"- [{a['mode']}] {a['question']} -> \"{a['answer']}\" ({where})")
+            lines.append(f"- [{a['mode']}] {a['question']} -> {json.dumps(a['answer'], ensure_ascii=False)} ({where})")
     return lines
 
 
