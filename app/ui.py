@@ -116,7 +116,8 @@ class App:
         details = {**context.to_dict(), "timings": {k: round(v, 3) for k, v in timings.items()},
                    "models": engine.models, "trained": engine.trained}
         return {"status": status, "image": image, "heard": heard_markdown(context),
-                "events": plots.events_table(events), "details": details, "note": adapter_note(engine)}
+                "events": plots.events_table(events), "details": details,
+                "note": adapter_note(engine) or "".join(f"**Note:** {w}." for w in engine.warnings("soft", context))}
 
     def on_clip(self, clip: str | None, session: Session) -> Iterator[tuple]:
         """A new clip (upload, recording or example): analyze it and start a fresh chat."""

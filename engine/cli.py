@@ -62,7 +62,7 @@ def _result(engine, context, stream, mode: str, load_seconds: float | None = Non
             "timings": {k: round(v, 4) for k, v in timings.items()},
             "tokens": {"prompt": stream.stats.prompt_units, "decoded": stream.stats.decoded_units,
                        "generated": stream.stats.generated_tokens, "stop": stream.stats.stop_reason},
-            "models": engine.models, "warnings": engine.warnings(mode)}
+            "models": engine.models, "warnings": engine.warnings(mode, context)}
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -80,7 +80,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_result(engine, context, stream, args.mode, load_seconds), ensure_ascii=False))
         return 0
-    for warning in engine.warnings(args.mode):
+    for warning in engine.warnings(args.mode, context):
         print(f"note: {warning}", file=sys.stderr)
     for piece in stream:
         print(piece, end="", flush=True)
@@ -135,7 +135,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     print(f"Heard ({context.duration:.1f} s, {context.transcript.language}): {context.transcript.text or '(no speech)'}")
     if context.events:
         print("Sounds: " + ", ".join(f"{e.label} {e.score:.2f}" for e in context.events))
-    for warning in engine.warnings(args.mode):
+    for warning in engine.warnings(args.mode, context):
         print(f"note: {warning}")
     print("Ask about the clip. Commands: /mode soft|tags|cascade, /reset, /quit")
     history: list[tuple[str, str]] = []

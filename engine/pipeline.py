@@ -123,11 +123,15 @@ class Engine:
     def trained(self) -> bool:
         return self.adapter_info.trained != "untrained"
 
-    def warnings(self, mode: str) -> list[str]:
-        """What a user should know about the answers in `mode` (shown by the CLI and the app alike)."""
+    def warnings(self, mode: str, context: AudioContext | None = None) -> list[str]:
+        """What a user should know about the answers in `mode`, and on `context` (the CLI and the app show them)."""
         if self.adapter_info.trained.startswith("stage 0") and mode == "soft":
             return ["the adapter's projector is untrained (tagging head only, stage 0): the acoustic tokens are noise"]
         if self.trained:
+            if mode == "soft" and context is not None and len(context.windows) > 1:
+                return [f"soft mode was trained on 10 s clips; this {context.duration:.0f} s recording gives it "
+                        f"{min(len(context.windows), self.config.max_windows)} windows of acoustic tokens at once and "
+                        "its answers there are unreliable (cascade and tags modes are not affected)"]
             return []
         pair = f"{self.whisper.id} + {self.llm_path.name}"
         return [{"soft": f"no trained adapter for {pair}: the acoustic tokens are untrained (random projector)",

@@ -121,7 +121,7 @@ def main() -> int:
                               f"scripts/longaudio.py --minutes {args.minutes:g}")
     if args.json:
         print(json.dumps(out))
-    return 0 if out["secret_heard_at_s"] and all(a["answer"] for a in out["answers"]) else 1
+    return 0 if out["secret_heard_at_s"] and out["answers"][0]["answer"] else 1
 
 
 if __name__ == "__main__":
