@@ -58,10 +58,13 @@ class WhisperASR:
         from pywhispercpp.utils import redirect_stderr
 
         deadline = deadline or Deadline(None, "transcription")
-        chunks = quiet_chunks(audio)
+        rms = frame_rms(audio)  # one loudness measure serves the cuts, the onsets and the language's chunk
+        chunks = quiet_chunks(rms, audio.size)
         if len(chunks) > 1:
-            chunks = sound_onsets(audio, chunks)
-        loudest = max(range(len(chunks)), key=lambda i: _rms(audio[slice(*chunks[i])]))
+            chunks = sound_onsets(rms, chunks)
+        energy = [np.square(rms[first // FRAME : -(-last // FRAME)]).mean() if last - first >= FRAME else 0.0
+                  for first, last in chunks]
+        loudest = int(np.argmax(energy))
         order = [loudest, *(i for i in range(len(chunks)) if i != loudest)]
         language = self.language
         segments: list[Segment] = []
@@ -96,35 +99,30 @@ def frame_rms(audio: np.ndarray) -> np.ndarray:
     return np.sqrt(np.square(audio[: n * FRAME].reshape(n, FRAME), dtype=np.float64).mean(axis=1))
 
 
-def quiet_chunks(audio: np.ndarray, longest: float = CHUNK_SECONDS, shortest: float = MIN_CHUNK_SECONDS
-                 ) -> list[tuple[int, int]]:
-    """(first, last) sample ranges of at most `longest` s covering `audio`, each cut (past `shortest` s) in the
-    middle of the quietest 100 ms, so that words are not split between chunks."""
-    rms = frame_rms(audio)
+def quiet_chunks(rms: np.ndarray, n_samples: int, longest: float = CHUNK_SECONDS,
+                 shortest: float = MIN_CHUNK_SECONDS) -> list[tuple[int, int]]:
+    """(first, last) sample ranges of at most `longest` s covering `n_samples` of audio whose 100 ms frames have
+    loudness `rms`, each cut (past `shortest` s) in the middle of the quietest frame, so that words are not split
+    between chunks."""
     chunks, first = [], 0
-    while audio.size - first > longest * SAMPLE_RATE:
+    while n_samples - first > longest * SAMPLE_RATE:
         low, high = (first + int(shortest * SAMPLE_RATE)) // FRAME, (first + int(longest * SAMPLE_RATE)) // FRAME
         cut = (low + int(np.argmin(rms[low:high]))) * FRAME + FRAME // 2
         chunks.append((first, cut))
         first = cut
-    chunks.append((first, audio.size))
+    chunks.append((first, n_samples))
     return chunks
 
 
-def sound_onsets(audio: np.ndarray, chunks: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def sound_onsets(rms: np.ndarray, chunks: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Each chunk started 0.5 s before its first frame louder than 4x the recording's noise floor (its 10th
     percentile frame): Whisper dates a chunk's first words from the chunk's start, whatever precedes them."""
-    rms = frame_rms(audio)
     threshold = 4 * np.percentile(rms, 10) + 1e-4
     out = []
     for first, last in chunks:
         loud = np.flatnonzero(rms[first // FRAME : last // FRAME] > threshold)
         out.append((first + max(0, int(loud[0]) * FRAME - SAMPLE_RATE // 2) if loud.size else first, last))
     return out
-
-
-def _rms(samples: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if samples.size else 0.0
 
 
 def _native():

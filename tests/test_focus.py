@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.asr import CHUNK_SECONDS, Segment, quiet_chunks
+from engine.asr import CHUNK_SECONDS, Segment, frame_rms, quiet_chunks
 from engine.audio import SAMPLE_RATE, windows
 from engine.errors import Deadline, StageTimeout
 from engine.focus import anchors, choose_windows, nearest_segments
@@ -56,13 +56,14 @@ def test_asr_chunks_cut_at_quiet_points():
     audio = rng.normal(0, 0.3, 95 * SAMPLE_RATE).astype(np.float32)
     for gap in (26.0, 53.0, 75.0):  # quiet half seconds where a cut belongs
         audio[int(gap * SAMPLE_RATE) : int((gap + 0.5) * SAMPLE_RATE)] *= 0.001
-    chunks = quiet_chunks(audio)
+    chunks = quiet_chunks(frame_rms(audio), audio.size)
     assert chunks[0][0] == 0 and chunks[-1][1] == audio.size
     assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))  # contiguous, nothing lost
     assert all(last - first <= CHUNK_SECONDS * SAMPLE_RATE for first, last in chunks)
     cuts = [first / SAMPLE_RATE for first, _ in chunks[1:]]
     assert all(any(g <= c <= g + 0.5 for g in (26.0, 53.0, 75.0)) for c in cuts), cuts
-    assert quiet_chunks(audio[: 20 * SAMPLE_RATE]) == [(0, 20 * SAMPLE_RATE)]
+    short = audio[: 20 * SAMPLE_RATE]
+    assert quiet_chunks(frame_rms(short), short.size) == [(0, 20 * SAMPLE_RATE)]
 
 
 def test_a_deadline_says_which_stage_it_stopped():

@@ -275,9 +275,9 @@ class Runner:
                                          "labels": i.clip.labels, "question": i.question, "answer": i.answer,
                                          "stop_reason": i.stop_reason, "whisper_transcript": i.transcript,
                                          **i.detail} for i in items]
-                analyses = [Item(c, "", "", "", outputs[(name, c.id)]["analysis"]["transcript"],
-                                 _tag_vector(outputs[(name, c.id)]["analysis"])) for c in clips]
                 if task.name == "asr":
+                    analyses = [Item(c, "", "", "", outputs[(name, c.id)]["analysis"]["transcript"],
+                                     _tag_vector(outputs[(name, c.id)]["analysis"])) for c in clips]
                     results.rows.append(Row("asr", "WER", name, len(clips), "whisper", whisper_wer(analyses)))
         if "sound" in tasks:  # the tagging head alone, on every set this run listened to
             for name, clips in plan.items():
