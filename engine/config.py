@@ -50,7 +50,9 @@ class EngineConfig:
     n_threads: int | None = None  # None: all cores
     n_ctx: int = 4096
     n_batch: int = 512
-    max_windows: int = 12  # acoustic tokens: at most this many 10 s windows (25 tokens each) go to the LLM
+    # soft mode: at most this many 10 s windows of acoustic tokens (25 each) per question. The shipped adapter
+    # was trained on one window: more are out of its distribution
+    max_windows: int = 1
     max_duration: float = 3600.0  # seconds; longer input is refused while decoding, before it fills memory
     analyze_timeout: float = 1800.0  # seconds for transcription + encoder of one clip (an hour takes ~5 min here)
     language: str | None = None  # ASR language; None = detect

@@ -46,9 +46,11 @@ def anchors(question: str, duration: float, segments: Sequence[Segment], most_wo
     return [t for t in dict.fromkeys(times) if 0 <= t <= duration]
 
 
-def choose_windows(windows: Sequence[Window], times: Sequence[float], cap: int) -> list[Window]:
+def choose_windows(windows: Sequence[Window], times: Sequence[float], cap: int,
+                   salience: Sequence[float] | None = None) -> list[Window]:
     """At most `cap` windows in time order: those holding `times` (and the neighbour nearest each time, as a
-    sentence may cross the boundary), up to half the budget; the rest evenly spread over the recording."""
+    sentence may cross the boundary), up to half the budget; the rest evenly spread over the recording. A
+    single free slot cannot be spread: it goes to the most salient window (the engine's: the loudest)."""
     if len(windows) <= cap:
         return list(windows)
     picked: dict[int, None] = {}
@@ -61,8 +63,12 @@ def choose_windows(windows: Sequence[Window], times: Sequence[float], cap: int) 
             if 0 <= i < len(windows) and len(picked) < max(1, cap // 2):
                 picked[i] = None
     others = [i for i in range(len(windows)) if i not in picked]
-    spread = np.linspace(0, len(others) - 1, cap - len(picked)).round().astype(int)
-    return [windows[i] for i in sorted([*picked, *(others[k] for k in spread)])]
+    slots = cap - len(picked)
+    if slots == 1 and salience is not None:
+        rest = [max(others, key=lambda i: salience[i])]
+    else:
+        rest = [others[k] for k in np.linspace(0, len(others) - 1, slots).round().astype(int)]
+    return [windows[i] for i in sorted([*picked, *rest])]
 
 
 def nearest_segments(segments: Sequence[Segment], times: Sequence[float], max_chars: int) -> list[Segment]:

@@ -19,7 +19,7 @@ import torch
 
 from . import audio as audio_io
 from . import focus
-from .asr import Transcript, WhisperASR
+from .asr import Transcript, WhisperASR, frame_rms
 from .audio import AudioSource, Window
 from .config import MODES, EngineConfig, SamplingOptions
 from .errors import Deadline, InputError
@@ -51,6 +51,7 @@ class AudioContext:
     windows: list[Window]  # every 10 s window of the clip
     window_tokens: np.ndarray  # (len(windows), 25, n_embd): each window's acoustic tokens
     window_tags: np.ndarray  # (len(windows), labels) tagging-head probabilities
+    window_loudness: np.ndarray  # (len(windows),) RMS of each window's loudest 100 ms
     timings: dict[str, float] = field(default_factory=dict)
 
     def audio_tokens(self, windows: Sequence[Window]) -> np.ndarray:
@@ -129,6 +130,9 @@ class Engine:
             return ["the adapter's projector is untrained (tagging head only, stage 0): the acoustic tokens are noise"]
         if self.trained:
             if mode == "soft" and context is not None and len(context.windows) > 1:
+                if self.config.max_windows == 1:
+                    return [f"soft mode hears one 10 s window of this {context.duration:.0f} s recording (the one "
+                            "the question points at, else the loudest); the transcript covers all of it"]
                 return [f"soft mode was trained on 10 s clips; this {context.duration:.0f} s recording gives it "
                         f"{min(len(context.windows), self.config.max_windows)} windows of acoustic tokens at once and "
                         "its answers there are unreliable (cascade and tags modes are not affected)"]
@@ -165,12 +169,13 @@ class Engine:
             with torch.inference_mode():
                 tokens, tag_logits = self.adapter(features.to(self._device))
             timings["tltr"] = time.perf_counter() - clock
-        window_tags = torch.sigmoid(tag_logits).float().cpu().numpy()
+        window_tags = torch.softmax(tag_logits.float(), dim=-1).cpu().numpy()  # trained with softmax (tag_loss)
         digest = hashlib.sha1(samples.tobytes())
         digest.update(str(self.adapter_path).encode())
+        loudness = np.array([frame_rms(audio_io.window_samples(samples, w)).max() for w in windows])
         return AudioContext(digest.hexdigest()[:16], samples.size / audio_io.SAMPLE_RATE, transcript,
                             self._events(window_tags, windows), windows, tokens.float().cpu().numpy(), window_tags,
-                            timings)
+                            loudness, timings)
 
     def _events(self, window_tags: np.ndarray, windows: Sequence[Window]) -> list[Event]:
         """Labels above the threshold, as time spans of consecutive windows, strongest first."""
@@ -207,7 +212,8 @@ class Engine:
         # a long recording: the windows and transcript segments nearest to what the question points at
         segments = context.transcript.segments
         times = focus.anchors(question, context.duration, segments)
-        windows = focus.choose_windows(context.windows, times, self.config.max_windows) if soft else []
+        windows = (focus.choose_windows(context.windows, times, self.config.max_windows, context.window_loudness)
+                   if soft else [])
         n_audio = len(windows) * context.window_tokens.shape[1]
         room = self.config.n_ctx - n_audio - sampling.max_tokens - PROMPT_OVERHEAD
         kept = focus.nearest_segments(segments, times or [(w.start + w.end) / 2 for w in windows], 3 * room)

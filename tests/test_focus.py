@@ -43,6 +43,14 @@ def test_windows_hold_the_asked_place_and_still_cover_the_recording():
     assert choose_windows(HALF_HOUR[:5], [10.0], 12) == HALF_HOUR[:5]  # short clips: every window
 
 
+def test_one_window_goes_where_the_question_points_or_to_the_clearest_sound():
+    salience = [0.1] * len(HALF_HOUR)
+    salience[42] = 0.9
+    assert choose_windows(HALF_HOUR, [904.5], 1, salience) == [HALF_HOUR[90]]
+    assert choose_windows(HALF_HOUR, [], 1, salience) == [HALF_HOUR[42]]
+    assert choose_windows(HALF_HOUR, [], 1) == [HALF_HOUR[0]]  # no salience: the spread's first window
+
+
 def test_a_long_transcript_keeps_the_segments_nearest_the_question():
     kept = nearest_segments(SEGMENTS, [904.5], max_chars=200)
     assert any("pineapple" in s.text for s in kept) and len(kept) < len(SEGMENTS)

@@ -2,6 +2,7 @@
 and template question-answer pairs in the Open-ASQA style, split by source recording.
 
     python -m engine.data build [--out DIR] [--limit N] [--packages P ...]
+    python -m engine.data instruct [--data DIR] [--clips N] [--llm PATH]   (opt-in: LLM-written open QA)
 
     from engine.data import build, SOUND_LABELS
 """

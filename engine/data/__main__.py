@@ -1,6 +1,7 @@
-"""CLI: a thin wrapper over `engine.data.build`.
+"""CLI: a thin wrapper over `engine.data.build` and `engine.data.instruct`.
 
     python -m engine.data build [--out DIR] [--limit N] [--packages P ...] [--source-dir DIR ...]
+    python -m engine.data instruct [--data DIR] [--clips N] [--llm PATH]
     python -m engine.data labels
 """
 
@@ -10,7 +11,9 @@ import argparse
 import json
 import sys
 
+from ..errors import ModelError
 from .build import DEFAULT_PACKAGES, build, default_out_dir
+from .instruct import InstructOptions, instruct
 from .labels import SOUND_LABELS
 
 
@@ -31,11 +34,28 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--clean", action="store_true", help="delete built audio and JSON first (keeps downloads)")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
+    i = sub.add_parser("instruct", help="add LLM-written open questions (task open_aig) to a built dataset")
+    i.add_argument("--data", default=None, help=f"dataset folder (default {default_out_dir()})")
+    i.add_argument("--clips", type=int, default=300, help="at most N clips, spread over kinds and splits")
+    i.add_argument("--llm", default=None, metavar="PATH", help="a GGUF model (default: SmolLM2-135M-Instruct)")
+    i.add_argument("--threads", type=int, default=1, help="llama.cpp threads")
+    i.add_argument("--seed", type=int, default=0)
+    i.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_parser("labels", help="print the sound label vocabulary")
     args = parser.parse_args(argv)
 
     if args.command == "labels":
         print("\n".join(SOUND_LABELS))
+        return 0
+    if args.command == "instruct":
+        options = InstructOptions(data=args.data or default_out_dir(), clips=args.clips, llm=args.llm,
+                                  threads=args.threads, seed=args.seed, progress=not args.quiet)
+        try:
+            summary = instruct(options)
+        except (ModelError, FileNotFoundError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(json.dumps({k: v for k, v in summary.items() if k != "rejected_examples"}, indent=1))
         return 0
     manifest = build(
         args.out, packages=args.packages, source_dirs=args.source_dir, limit=args.limit, n_speech=args.speech,

@@ -423,9 +423,9 @@ def build(
         skips.add("output", "stale audio files removed (not in this build)", pruned)
     _write_jsonl(cfg.out / "clips.jsonl", clips)
     for split, recs in records.items():
-        _write_json(cfg.out / f"{split}.json", recs)
+        write_json(cfg.out / f"{split}.json", recs)
     manifest = _manifest(cfg, clips, records, skips, failures, sources, time.time() - started)
-    _write_json(cfg.out / "manifest.json", manifest)
+    write_json(cfg.out / "manifest.json", manifest)
     return manifest
 
 
@@ -489,9 +489,10 @@ def _prune_unreferenced(out: Path, clips: list[dict[str, Any]]) -> int:
     return len(stale)
 
 
-def _write_json(path: Path, obj: Any) -> None:
+def write_json(path: Path, obj: Any, indent: int | None = 1) -> None:
+    """Write atomically: a crash leaves the old file or the new one, never half of one."""
     tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=1))
+    tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=indent))
     os.replace(tmp, path)
 
 

@@ -137,8 +137,8 @@ def _voice_phrase(lab: dict[str, Any]) -> str:
     return f"A {lab['gender']} voice with {pitch} pitch speaks {lab['language']} {pace}"
 
 
-_PATTERN_PHRASE = {"scale": "a scale", "arpeggio": "arpeggios", "chords": "a chord progression",
-                   "melody": "a short melody"}
+PATTERN_PHRASE = {"scale": "a scale", "arpeggio": "arpeggios", "chords": "a chord progression",
+                  "melody": "a short melody"}
 
 
 def qa_for_clip(clip: dict[str, Any], rng: random.Random) -> list[dict[str, Any]]:
@@ -179,7 +179,7 @@ def qa_for_clip(clip: dict[str, Any], rng: random.Random) -> list[dict[str, Any]
             ("music_key", f"{lab['key']} {lab['mode']}"),
             ("tempo", label_answer(lab["tempo"])),
             ("duration", duration),
-            ("open_caption", f"A {lab['instrument']} plays {_PATTERN_PHRASE[lab['pattern']]} in {lab['key']} "
+            ("open_caption", f"A {lab['instrument']} plays {PATTERN_PHRASE[lab['pattern']]} in {lab['key']} "
                              f"{lab['mode']} at about {lab['tempo_bpm']} beats per minute."),
         ]
     elif kind == "mix":

@@ -27,6 +27,7 @@ def _csv(choices):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ..config import EngineConfig
     from .run import ALL_TASKS, MODES, default_cache
     from .sets import SET_NAMES
 
@@ -49,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=None,
                         help="answer length limit (default: the engine's, 200); the other sampling options stay "
                              "the engine defaults")
+    parser.add_argument("--max-windows", type=int, default=EngineConfig.max_windows,
+                        help="soft mode: 10 s windows of acoustic tokens per question (as EngineConfig.max_windows)")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for the engine (default: all cores; on a CPU shared with other work, 1 "
                              "is often several times faster)")
@@ -57,13 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be at least 1")
 
-    from ..config import EngineConfig
     from .report import write
     from .run import Runner
     from .sets import all_sets
 
     config = EngineConfig(whisper=args.whisper, llm=args.llm, adapter=args.adapter, lora=args.lora,
-                          n_threads=args.threads)
+                          n_threads=args.threads, max_windows=args.max_windows)
     if args.max_tokens is not None:
         config = config.replace(sampling=dataclasses.replace(config.sampling, max_tokens=args.max_tokens))
     runner = Runner(config, args.cache or default_cache(), progress=not args.quiet)

@@ -9,7 +9,7 @@ Two kinds:
 
 Every set is a deterministic plan; `clips(limit)` builds (or finds in the cache) only the first `limit`
 clips of the plan, ordered so that a short prefix already covers the classes (round-robin over labels).
-Audio lives under <cache>/eval/sets/<set>/, 16 kHz mono PCM_16, at most 10 s.
+Audio lives under <cache>/eval/sets/<set>/, 16 kHz mono PCM_16, at most 10 s (deb-events-30s: 30 s).
 """
 
 from __future__ import annotations
@@ -271,6 +271,29 @@ def _make_event(item: dict, path: Path) -> None:
     data_audio.write_wav(path, data_audio.trim(x))
 
 
+LONG_SECONDS, LONG_EVENT_AT = 30.0, 13.0  # the event starts in the middle of three 10 s windows
+LONG_NOISE_DB = -55.0  # room hiss (dBFS RMS) around it
+
+
+def _long_event_plan() -> list[dict]:
+    return [{"id": f"long-{item['id']}", "path": str(sets_dir() / "deb-events-30s" / Path(item["path"]).name),
+             "event": item, "labels": item["labels"]} for item in _event_plan()]
+
+
+def _make_long_event(item: dict, path: Path) -> None:
+    """A deb-events clip inside a 30 s recording: a sound in a longer recording, where soft mode shows the
+    LLM a choice of 10 s windows rather than the one window it was trained on."""
+    event = item["event"]
+    if not Path(event["path"]).is_file():
+        _make_event(event, Path(event["path"]))
+    x = data_audio.read_wav(Path(event["path"]))
+    rng = np.random.default_rng(int(_hash(item["id"])[:8], 16))
+    out = (rng.standard_normal(int(LONG_SECONDS * data_audio.SAMPLE_RATE)) * 10 ** (LONG_NOISE_DB / 20))
+    start = int(LONG_EVENT_AT * data_audio.SAMPLE_RATE)
+    out[start:start + len(x)] += x
+    data_audio.write_wav(path, out.astype(np.float32))
+
+
 # ---------------------------------------------------------------- new sources: music with another soundfont
 
 
@@ -331,6 +354,10 @@ def new_source_sets() -> list[EvalSet]:
     return [
         EvalSet("flite-speech", "speech", "new source", fl, _speech_plan, _make_speech),
         EvalSet("deb-events", "event", "new source", events, _event_plan, _make_event),
+        EvalSet("deb-events-30s", "event", "new source",
+                f"each deb-events clip starting at {LONG_EVENT_AT:.0f} s of a {LONG_SECONDS:.0f} s recording of "
+                f"white noise at {LONG_NOISE_DB:.0f} dBFS (three 10 s windows; the sound is in the middle one)",
+                _long_event_plan, _make_long_event),
         EvalSet("sf-music", "music", "new source",
                 f"MIDI from the builder's generator with seed {MUSIC_SEED} (training: seed 0), rendered by fluidsynth "
                 f"with MuseScore_General_Lite.sf3 (Debian `{SOUNDFONT_PACKAGE}`; training used FluidR3_GM)",
@@ -341,8 +368,8 @@ def new_source_sets() -> list[EvalSet]:
     ]
 
 
-SET_NAMES = ("val-speech", "val-events", "val-music", "val-mix", "flite-speech", "deb-events", "sf-music",
-             "flite-deb-mix")
+SET_NAMES = ("val-speech", "val-events", "val-music", "val-mix", "flite-speech", "deb-events", "deb-events-30s",
+             "sf-music", "flite-deb-mix")
 
 
 def all_sets(data_dir: Path | None = None) -> dict[str, EvalSet]:

@@ -18,6 +18,8 @@ def write_card(path: Path, stem: str, logs: dict, manifest: dict, info: dict) ->
              f"- Files: `{stem}.safetensors` (TLTR + projector + tagging head)"
              + (f", `{stem}.lora.gguf` (LoRA r {info['lora_r']}, alpha {info['lora_alpha']}, q/v)"
                 if info.get("lora") else ""),
+             "- Sampling: class-balanced within each task (every sound class as often as the commonest; "
+             "tasks keep their natural share); tagging loss: softmax cross-entropy over the labels",
              f"- Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "", "## Data", ""]
     clips, records = manifest.get("clips", {}), manifest.get("records", {})
     lines += ["Built offline by `python -m engine.data build` from Debian packages' sound effects, espeak-ng speech, "

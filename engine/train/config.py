@@ -9,10 +9,10 @@ from ..weights import REPO_WEIGHTS, cache_dir
 
 # stage -> (what trains, learning rate, steps on this CPU)
 STAGES = {
-    0: ("TLTR + tagging head on sound labels (Whisper-AT)", 1e-3, 400),
-    1: ("projector on closed-ended classification QA, LLM frozen", 1e-3, 150),
+    0: ("TLTR + tagging head on sound labels (Whisper-AT)", 1e-3, 1200),
+    1: ("projector on closed-ended classification QA, LLM frozen", 1e-3, 250),
     2: ("TLTR + projector + LoRA on classification QA", 1e-4, 400),
-    3: ("everything on open + closed QA", 2e-4, 700),
+    3: ("everything on open + closed QA", 2e-4, 500),
 }
 
 

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from ..asr import WhisperASR
 from ..audio import load_audio, window_samples, windows
+from ..data.build import write_json
 from ..features import BATCH_WINDOWS, WhisperLayerFeatures
 from ..weights import WhisperWeights
 
@@ -74,18 +75,12 @@ def build(audio_ids: list[str], data_dir: Path, whisper: WhisperWeights, out: Pa
             save_file({"features": torch.stack(rows)}, str(out / name))
             index.update({a: [name, i] for i, a in enumerate(chunk)})
             shard_no += 1
-            _write_json(index_path, index)  # index after the shard: an indexed row always exists
-            _write_json(transcripts_path, transcripts)
+            write_json(index_path, index, indent=None)  # index after the shard: an indexed row always exists
+            write_json(transcripts_path, transcripts, indent=None)
     for audio_id in audio_ids:
         transcripts.setdefault(audio_id, "")
-    _write_json(transcripts_path, transcripts)
+    write_json(transcripts_path, transcripts, indent=None)
     return FeatureCache(out)
-
-
-def _write_json(path: Path, value) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(value))
-    tmp.replace(path)
 
 
 def stack(cache: FeatureCache, audio_ids: list[str]) -> torch.Tensor:
