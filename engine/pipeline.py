@@ -19,7 +19,7 @@ import torch
 
 from . import audio as audio_io
 from . import focus
-from .asr import Transcript, WhisperASR, frame_rms
+from .asr import FRAME, Transcript, WhisperASR, frame_rms
 from .audio import AudioSource, Window
 from .config import MODES, EngineConfig, SamplingOptions
 from .errors import Deadline, InputError
@@ -172,7 +172,8 @@ class Engine:
         window_tags = torch.softmax(tag_logits.float(), dim=-1).cpu().numpy()  # trained with softmax (tag_loss)
         digest = hashlib.sha1(samples.tobytes())
         digest.update(str(self.adapter_path).encode())
-        loudness = np.array([frame_rms(audio_io.window_samples(samples, w)).max() for w in windows])
+        rms, per_window = frame_rms(samples), audio_io.WINDOW_SAMPLES // FRAME  # one pass, no per-window copies
+        loudness = np.array([rms[w.index * per_window:(w.index + 1) * per_window].max(initial=0.0) for w in windows])
         return AudioContext(digest.hexdigest()[:16], samples.size / audio_io.SAMPLE_RATE, transcript,
                             self._events(window_tags, windows), windows, tokens.float().cpu().numpy(), window_tags,
                             loudness, timings)
