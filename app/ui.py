@@ -28,8 +28,8 @@ EXAMPLES = [  # (clip, question): one per bundled clip
     ("alarm_announcement.ogg", "What should the listener do, and why?"),
     ("dialogue_on_a_train.ogg", "Where does the person want to go, and what is the advice?"),
 ]
-MODE_HELP = ("soft: acoustic tokens + transcript (LTU-AS) · tags: detected sounds as text + transcript · "
-             "cascade: transcript only")
+MODE_HELP = ("soft: acoustic tokens + detected sounds + transcript (LTU-AS) · "
+             "tags: detected sounds as text + transcript · cascade: transcript only")
 WAITING = "Upload or record a clip (or pick an example below), then ask about it."
 
 

@@ -29,8 +29,9 @@ def _engine_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--analyze-timeout", type=float, default=EngineConfig.analyze_timeout,
                    help="time limit (s) for transcribing and encoding one clip")
     s = parser.add_argument_group("answer")
-    s.add_argument("--mode", choices=MODES, default="soft", help="soft: audio tokens + transcript (LTU-AS); "
-                   "tags: detected sounds as text + transcript; cascade: transcript only")
+    s.add_argument("--mode", choices=MODES, default="soft",
+                   help="soft: audio tokens + detected sounds + transcript (LTU-AS); "
+                        "tags: detected sounds as text + transcript; cascade: transcript only")
     s.add_argument("--temperature", type=float, default=SamplingOptions.temperature)
     s.add_argument("--max-tokens", type=int, default=SamplingOptions.max_tokens)
     s.add_argument("--seed", type=int, default=SamplingOptions.seed)

@@ -26,18 +26,10 @@ from .errors import Deadline, InputError
 from .features import WhisperLayerFeatures
 from .llm import LLM, GenerationStats, file_sha256
 from .prompt import PROMPT_FORMAT, build_prompt, describe_audio
-from .tltr import AdapterDims, AdapterInfo, AudioAdapter, check_pairing, load_adapter
+from .tltr import AdapterDims, AdapterInfo, AudioAdapter, Event, check_pairing, load_adapter, tagged_events
 from .weights import resolve_adapter, resolve_llm, resolve_lora, resolve_whisper
 
 PROMPT_OVERHEAD = 400  # context positions for the system text, the question, the history and the template
-
-
-@dataclass(frozen=True)
-class Event:
-    label: str
-    score: float
-    start: float
-    end: float
 
 
 @dataclass
@@ -174,28 +166,10 @@ class Engine:
         digest.update(str(self.adapter_path).encode())
         rms, per_window = frame_rms(samples), audio_io.WINDOW_SAMPLES // FRAME  # one pass, no per-window copies
         loudness = np.array([rms[w.index * per_window:(w.index + 1) * per_window].max(initial=0.0) for w in windows])
-        return AudioContext(digest.hexdigest()[:16], samples.size / audio_io.SAMPLE_RATE, transcript,
-                            self._events(window_tags, windows), windows, tokens.float().cpu().numpy(), window_tags,
-                            loudness, timings)
-
-    def _events(self, window_tags: np.ndarray, windows: Sequence[Window]) -> list[Event]:
-        """Labels above the threshold, as time spans of consecutive windows, strongest first."""
-        labels = self.adapter.dims.labels
-        events = []
-        for k in np.argsort(-window_tags.max(axis=0)):
-            above = window_tags[:, k] >= self.config.event_threshold
-            i = 0
-            while i < len(windows):
-                if above[i]:
-                    j = i
-                    while j + 1 < len(windows) and above[j + 1]:
-                        j += 1
-                    events.append(Event(labels[k], round(float(window_tags[i:j + 1, k].max()), 3),
-                                        windows[i].start, round(windows[j].end, 2)))
-                    i = j + 1
-                else:
-                    i += 1
-        return sorted(events, key=lambda e: -e.score)[: self.config.max_events]
+        events = tagged_events(window_tags, [(w.start, w.end) for w in windows], self.adapter.dims.labels,
+                               self.config.event_threshold, self.config.max_events)
+        return AudioContext(digest.hexdigest()[:16], samples.size / audio_io.SAMPLE_RATE, transcript, events, windows,
+                            tokens.float().cpu().numpy(), window_tags, loudness, timings)
 
     def ask(self, context: AudioContext, question: str, history: Sequence[tuple[str, str]] = (),
             mode: str | None = None, sampling: SamplingOptions | None = None,

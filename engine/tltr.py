@@ -5,9 +5,11 @@ names the models they were trained with, and refused when paired with others."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -74,6 +76,36 @@ class AudioAdapter(nn.Module):
         """features (batch, layers, 25, whisper_width) -> tokens (batch, 25, n_embd), tag logits (batch, labels)."""
         hidden = self.tltr(features)
         return self.projector(hidden), self.tagger(hidden.mean(dim=1))
+
+
+@dataclass(frozen=True)
+class Event:
+    label: str
+    score: float  # the tagging head's highest probability over the span
+    start: float  # seconds
+    end: float
+
+
+def tagged_events(window_tags: np.ndarray, spans: Sequence[tuple[float, float]], labels: Sequence[str],
+                  threshold: float, max_events: int) -> list[Event]:
+    """Tagging-head probabilities (windows, labels) -> the labels above `threshold` as time spans of consecutive
+    windows (`spans`: each window's start and end), strongest first. Inference and training share it, so the
+    LLM learns from the very event lines it will read."""
+    events = []
+    for k in np.argsort(-window_tags.max(axis=0)):
+        above = window_tags[:, k] >= threshold
+        i = 0
+        while i < len(spans):
+            if above[i]:
+                j = i
+                while j + 1 < len(spans) and above[j + 1]:
+                    j += 1
+                events.append(Event(labels[k], round(float(window_tags[i:j + 1, k].max()), 3),
+                                    spans[i][0], round(spans[j][1], 2)))
+                i = j + 1
+            else:
+                i += 1
+    return sorted(events, key=lambda e: -e.score)[:max_events]
 
 
 @dataclass(frozen=True)

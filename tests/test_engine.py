@@ -143,6 +143,22 @@ def test_sampling_follows_its_options():
     assert {sample_token(logits, [], wide, rng) for _ in range(300)} >= {1, 2}
 
 
+def test_events_are_spans_of_windows_above_the_threshold_and_reach_soft_and_tags_prompts():
+    from engine.prompt import describe_audio
+    from engine.tltr import tagged_events
+
+    tags = np.array([[0.7, 0.2, 0.1], [0.6, 0.1, 0.3], [0.1, 0.1, 0.8]])  # 3 windows x (dog, rain, siren)
+    spans = [(0.0, 10.0), (10.0, 20.0), (20.0, 24.5)]
+    events = tagged_events(tags, spans, ("dog", "rain", "siren"), threshold=0.25, max_events=5)
+    assert [(e.label, e.start, e.end, e.score) for e in events] == [
+        ("siren", 10.0, 24.5, 0.8), ("dog", 0.0, 20.0, 0.7)]  # rain never reaches 0.25; siren spans windows 2-3
+    assert len(tagged_events(tags, spans, ("dog", "rain", "siren"), 0.25, max_events=1)) == 1
+    heard = [(e.label, e.start, e.end) for e in events]
+    for mode in ("soft", "tags"):
+        assert "Sounds: siren (10-24 s), dog (0-20 s)." in describe_audio(mode, "hi", "hi", heard, [(0.0, 10.0)])
+    assert "Sounds" not in describe_audio("cascade", "hi", "hi", heard, [])
+
+
 def test_adapter_for_other_models_is_refused(engine, tmp_path):
     from engine.tltr import AdapterDims, AdapterInfo, AudioAdapter, check_pairing, load_adapter, save_adapter
 

@@ -34,14 +34,15 @@ from .match import EMBEDDER, Embedder
 from .sets import EvalClip, EvalSet, all_sets, file_sha1
 from .tasks import TASKS, Item, tagging_scores, whisper_wer
 
-# Ablation variants: the engine's three modes, and `soft` with the transcript removed ({A} only).
+# Ablation variants: the engine's three modes, and `soft` with the transcript removed ({A} + event names).
 MODES: dict[str, tuple[str, bool]] = {  # variant -> (engine mode, keep the transcript)
     "soft": ("soft", True),
     "soft-no-transcript": ("soft", False),
     "tags": ("tags", True),
     "cascade": ("cascade", True),
 }
-MODE_INPUTS = {"soft": "{A} acoustic tokens + {S} transcript", "soft-no-transcript": "{A} acoustic tokens only",
+MODE_INPUTS = {"soft": "{A} acoustic tokens + tagging-head event names + {S} transcript",
+               "soft-no-transcript": "{A} acoustic tokens + tagging-head event names",
                "tags": "{S} transcript + tagging-head event names", "cascade": "{S} transcript only"}
 ALL_TASKS = (*TASKS, "cost")
 COST_QUESTION = "What is said, and what else can be heard?"

@@ -20,6 +20,8 @@ def write_card(path: Path, stem: str, logs: dict, manifest: dict, info: dict) ->
                 if info.get("lora") else ""),
              "- Sampling: class-balanced within each task (every sound class as often as the commonest; "
              "tasks keep their natural share); tagging loss: softmax cross-entropy over the labels",
+             "- Prompt: 25 acoustic tokens, then the chat; its first turn names the events the tagging head hears "
+             "in the same forward pass (as the engine does at inference), the transcript, and the question",
              f"- Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "", "## Data", ""]
     clips, records = manifest.get("clips", {}), manifest.get("records", {})
     lines += ["Built offline by `python -m engine.data build` from Debian packages' sound effects, espeak-ng speech, "

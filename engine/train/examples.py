@@ -1,5 +1,6 @@
 """Training examples: the data builder's records -> tagging targets (stage 0) and token sequences laid out
-exactly as the engine prompts at inference: [25 acoustic vectors] + chat tokens + answer tokens."""
+exactly as the engine prompts at inference: [25 acoustic vectors] + chat tokens (with the events the tagging
+head names) + answer tokens."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from pathlib import Path
 
 import torch
 
+from ..audio import WINDOW_SECONDS
 from ..data.labels import SOUND_LABELS
 from ..llm import LLM
 from ..prompt import chat_messages, describe_audio
+from ..tltr import Event
 
 IGNORE = -100  # no loss on acoustic and prompt positions
 CLASSIFICATION_TASKS = {"cla_label", "cla_category", "speech_presence", "gender", "background_event", "instrument",
@@ -27,6 +30,7 @@ class Example:
     transcript: str
     answer: str
     task: str
+    duration: float  # seconds: the span of the clip's one window, as the engine reports events
 
 
 def load_records(data_dir: Path, split: str) -> list[dict]:
@@ -59,9 +63,11 @@ def multi_hot(labels: list[str]) -> torch.Tensor:
     return target
 
 
-def examples(records: list[dict], transcripts: dict[str, str], tasks: set[str] | None = None) -> list[Example]:
+def examples(records: list[dict], transcripts: dict[str, str], durations: dict[str, float],
+             tasks: set[str] | None = None) -> list[Example]:
     """QA examples; the transcript is Whisper's where the feature cache has one, else the record's input."""
-    return [Example(r["audio_id"], r["instruction"], transcripts.get(r["audio_id"]) or r["input"], r["output"], r["task"])
+    return [Example(r["audio_id"], r["instruction"], transcripts.get(r["audio_id"]) or r["input"], r["output"],
+                    r["task"], min(durations[r["audio_id"]], WINDOW_SECONDS))
             for r in records if tasks is None or r["task"] in tasks]
 
 
@@ -74,19 +80,22 @@ class Tokenizer:
         self.max_answer_tokens = max_answer_tokens
         self.end = llm.end_of_turn
 
-    def prompt(self, example: Example) -> list[int]:
-        description = describe_audio("soft", example.transcript, "", [], [(0.0, 10.0)])
+    def prompt(self, example: Example, events: list[Event]) -> list[int]:
+        description = describe_audio("soft", example.transcript, "", [(e.label, e.start, e.end) for e in events],
+                                     [(0.0, example.duration)])
         return self.llm.render_chat(chat_messages(example.question, [], description))
 
     def answer(self, text: str) -> list[int]:
         return self.llm.tokenize(text)[: self.max_answer_tokens] + self.end
 
 
-def collate(tokenizer: Tokenizer, batch: list[Example]) -> tuple[list[list[int]], list[list[int]]]:
-    """-> per example: token ids (prompt + answer) and their targets (IGNORE on the prompt)."""
+def collate(tokenizer: Tokenizer, batch: list[Example],
+            events: list[list[Event]]) -> tuple[list[list[int]], list[list[int]]]:
+    """`events`: what the tagging head heard in each example. -> per example: token ids (prompt + answer)
+    and their targets (IGNORE on the prompt)."""
     ids, targets = [], []
-    for example in batch:
-        prompt, answer = tokenizer.prompt(example), tokenizer.answer(example.answer)
+    for example, heard in zip(batch, events):
+        prompt, answer = tokenizer.prompt(example, heard), tokenizer.answer(example.answer)
         ids.append(prompt + answer)
         targets.append([IGNORE] * len(prompt) + answer)
     return ids, targets

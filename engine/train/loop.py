@@ -13,10 +13,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..config import EngineConfig
 from ..data.labels import SOUND_LABELS
 from ..llm import LLM, file_sha256
 from ..prompt import PROMPT_FORMAT
-from ..tltr import AdapterDims, AdapterInfo, AudioAdapter, load_adapter, save_adapter
+from ..tltr import AdapterDims, AdapterInfo, AudioAdapter, load_adapter, save_adapter, tagged_events
 from ..weights import resolve_llm, resolve_whisper
 from . import featurize
 from .card import write_card
@@ -67,7 +68,8 @@ def train(cfg: TrainConfig) -> dict:
         return _train_tagger(cfg, run, clips, cache, whisper.id, llm_path, rarest)
     # from stage 2 the TLTR moves: keep training its tagger too, or the events it reports would drift
     tags = {c["audio_id"]: multi_hot(sound_labels(c)) for c in clips} if cfg.stage >= 2 else None
-    return _train_with_llm(cfg, run, train_records, val_records, cache, whisper.id, llm_path, tags, rarest)
+    durations = {c["audio_id"]: c["duration"] for c in clips}
+    return _train_with_llm(cfg, run, train_records, val_records, durations, cache, whisper.id, llm_path, tags, rarest)
 
 
 # -- stage 0: the tagging head (Whisper-AT) -------------------------------------------------------------------
@@ -135,7 +137,7 @@ def mean_average_precision(scores: np.ndarray, targets: np.ndarray) -> float:
 
 
 # -- stages 1-3: through the LLM ------------------------------------------------------------------------------
-def _train_with_llm(cfg, run, train_records, val_records, cache, whisper_id, llm_path, tags, rarest) -> dict:
+def _train_with_llm(cfg, run, train_records, val_records, durations, cache, whisper_id, llm_path, tags, rarest) -> dict:
     from accelerate import Accelerator
     from transformers import AutoModelForCausalLM
 
@@ -158,8 +160,8 @@ def _train_with_llm(cfg, run, train_records, val_records, cache, whisper_id, llm
     trainable += [p for p in model.parameters() if p.requires_grad]
     tasks = CLASSIFICATION_TASKS if cfg.stage < 3 else None
     transcripts = cache.transcripts
-    train_set = examples(train_records, {}, tasks)  # training: the known spoken text
-    val_set = examples(val_records, transcripts, tasks)[:: max(1, len(val_records) // 400)]
+    train_set = examples(train_records, {}, durations, tasks)  # training: the known spoken text
+    val_set = examples(val_records, transcripts, durations, tasks)[:: max(1, len(val_records) // 400)]
     if cfg.objective == "invariance":
         train_set = invariance_targets(train_set, llm, run.dir / "invariance_targets.json")
     optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=0.0)
@@ -191,12 +193,19 @@ def _train_with_llm(cfg, run, train_records, val_records, cache, whisper_id, llm
     return record
 
 
+ENGINE = EngineConfig()  # its event threshold and count: training shows the LLM the event lines inference will
+
+
 def _lm_forward(model, adapter, embed, tokenizer, cache, batch, device):
     """[pad] + 25 acoustic vectors + prompt + answer per example, left-padded; positions count from the first
-    real vector, as llama.cpp numbers them at inference. -> (answer logits, their targets, tag logits)."""
+    real vector, as llama.cpp numbers them at inference. The prompt names the events the tagging head hears in
+    this very forward pass, as the engine does. -> (answer logits, their targets, tag logits)."""
     features = featurize.stack(cache, [e.audio_id for e in batch]).to(device)
     audio_tokens, tag_logits = adapter(features)
-    ids, targets = collate(tokenizer, batch)
+    probabilities = torch.softmax(tag_logits.detach().float(), dim=-1).cpu().numpy()
+    heard = [tagged_events(p[None], [(0.0, e.duration)], SOUND_LABELS, ENGINE.event_threshold, ENGINE.max_events)
+             for p, e in zip(probabilities, batch)]
+    ids, targets = collate(tokenizer, batch, heard)
     n_audio = audio_tokens.shape[1]
     inputs = left_pad([torch.cat([a, embed(torch.tensor(t, device=device))]) for a, t in zip(audio_tokens, ids)], 0.0)
     labels = left_pad([torch.tensor([IGNORE] * n_audio + t) for t in targets], IGNORE).to(device)
