@@ -496,6 +496,11 @@ def write_json(path: Path, obj: Any, indent: int | None = 1) -> None:
     os.replace(tmp, path)
 
 
+def load_clips(data_dir: Path) -> list[dict[str, Any]]:
+    """The clips of a built dataset (clips.jsonl, one per line)."""
+    return [json.loads(line) for line in (Path(data_dir) / "clips.jsonl").read_text().splitlines() if line.strip()]
+
+
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     tmp = path.with_name(path.name + ".part")
     with tmp.open("w") as f:

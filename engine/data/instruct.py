@@ -25,7 +25,7 @@ from tqdm import tqdm
 from ..config import SamplingOptions
 from ..llm import LLM, file_sha256
 from ..weights import resolve_llm
-from .build import default_out_dir, write_json
+from .build import default_out_dir, load_clips, write_json
 from .labels import CATEGORY_PHRASE, LABEL_CATEGORY, LABEL_PHRASE
 from .music import INSTRUMENTS
 from .questions import DATASETS, PATTERN_PHRASE, loudness_answer
@@ -378,17 +378,12 @@ def generate_records(llm: LLM, clips: list[dict[str, Any]], options: InstructOpt
     return records, counts
 
 
-def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
-
-
 def instruct(options: InstructOptions) -> dict[str, Any]:
     """Generate for up to `options.clips` clips of the dataset in `options.data`, replace the earlier
     open_aig records of its train.json and validation.json with the accepted ones, and write instruct.json."""
     started = time.perf_counter()
     data = Path(options.data).expanduser()
-    clips = [json.loads(line) for line in (data / "clips.jsonl").read_text().splitlines() if line.strip()]
-    chosen = choose_clips(clips, options.clips, options.seed)
+    chosen = choose_clips(load_clips(data), options.clips, options.seed)
     model_path = resolve_llm(options.llm)
     llm = LLM(model_path, n_ctx=2048, n_threads=options.threads)
     try:
@@ -399,7 +394,7 @@ def instruct(options: InstructOptions) -> dict[str, Any]:
         llm.close()
     for split in SPLITS:
         path = data / f"{split}.json"
-        kept = [r for r in _read_json(path) if r.get("task") != TASK] if path.is_file() else []
+        kept = [r for r in json.loads(path.read_text()) if r.get("task") != TASK] if path.is_file() else []
         write_json(path, kept + [r for r in records if r["split"] == split])
     summary = {
         "model": {"path": str(model_path), "sha256": file_sha256(model_path)},

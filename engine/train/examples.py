@@ -40,10 +40,6 @@ def load_records(data_dir: Path, split: str) -> list[dict]:
     return json.loads(path.read_text())
 
 
-def load_clips(data_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (Path(data_dir) / "clips.jsonl").read_text().splitlines() if line.strip()]
-
-
 def sound_labels(clip: dict) -> list[str]:
     """The tagging head's targets for one clip."""
     kind, labels = clip["kind"], clip["labels"]

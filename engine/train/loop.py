@@ -14,6 +14,7 @@ import torch
 from tqdm import tqdm
 
 from ..config import EngineConfig
+from ..data.build import load_clips
 from ..data.labels import SOUND_LABELS
 from ..llm import LLM, file_sha256
 from ..prompt import PROMPT_FORMAT
@@ -23,7 +24,7 @@ from . import featurize
 from .card import write_card
 from .config import STAGES, TrainConfig
 from .examples import (CLASSIFICATION_TASKS, IGNORE, Tokenizer, balanced_batches, collate, examples, left_pad,
-                       load_clips, load_records, multi_hot, rarest_labels, sound_labels)
+                       load_records, multi_hot, rarest_labels, sound_labels)
 
 
 class Run:
