@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from .audio import SAMPLE_RATE
 from .errors import Deadline
+from .threads import Threads
 
 # Whisper writes sound descriptions such as "[Music]" or "(dog barking)" when it hears no speech: not speech.
 NON_SPEECH = re.compile(r"^\s*[\[(*♪][^\])*♪]*[\])*♪]?\s*$")
@@ -43,18 +44,22 @@ class Transcript:
 
 
 class WhisperASR:
-    def __init__(self, ggml_path: Path, n_threads: int = 2, language: str | None = None):
+    def __init__(self, ggml_path: Path, threads: Threads | int = 2, language: str | None = None):
+        """`threads`: the thread count, or a function asked before each chunk (engine/threads.py)."""
         from pywhispercpp.model import Model
 
-        self._model = Model(str(ggml_path), redirect_whispercpp_logs_to=None, n_threads=n_threads,
+        self.threads = threads if callable(threads) else (lambda: threads)
+        self._model = Model(str(ggml_path), redirect_whispercpp_logs_to=None, n_threads=self.threads(),
                             print_progress=False, print_realtime=False)
         self.multilingual = bool(_native().whisper_is_multilingual(self._model._ctx))
         self.language = language or ("" if self.multilingual else "en")  # "" = detect (whisper.cpp)
 
-    def __call__(self, audio: np.ndarray, progress: bool = False, deadline: Deadline | None = None) -> Transcript:
+    def __call__(self, audio: np.ndarray, progress: bool = False, deadline: Deadline | None = None,
+                 language: str | None = None) -> Transcript:
         """Transcribe `audio` in chunks of at most 30 s cut at quiet points. Each chunk is decoded on its own:
         whisper.cpp's running context over a long recording drifts into repeating itself and skipping speech.
-        The language is detected once, on the loudest chunk, and then held for the whole recording."""
+        The language is `language`, else the one this model was given, else whisper.cpp detects it once, on
+        the loudest chunk (an encoder pass of its own), and holds it for the whole recording."""
         from pywhispercpp.utils import redirect_stderr
 
         deadline = deadline or Deadline(None, "transcription")
@@ -66,7 +71,7 @@ class WhisperASR:
                   for first, last in chunks]
         loudest = int(np.argmax(energy))
         order = [loudest, *(i for i in range(len(chunks)) if i != loudest)]
-        language = self.language
+        language = language or self.language
         segments: list[Segment] = []
         # whisper.cpp logs to the stderr file descriptor; silence it unless a progress bar is shown there anyway
         with tqdm(total=round(audio.size / SAMPLE_RATE), unit="s", desc="transcribe", disable=not progress) as bar, \
@@ -76,7 +81,7 @@ class WhisperASR:
                 first, last = chunks[i]
                 raw = self._model.transcribe(np.ascontiguousarray(audio[first:last], dtype=np.float32),
                                              language=language, abort_callback=deadline.expired,
-                                             extract_probability=True)
+                                             extract_probability=True, n_threads=self.threads())
                 deadline.check("transcription")
                 if language == "":
                     language = self.detected_language()

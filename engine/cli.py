@@ -23,7 +23,9 @@ def _engine_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--lora", default=None, help="a GGUF LoRA adapter for the LLM")
     g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     g.add_argument("--gpu-layers", type=int, default=None, help="llama.cpp layers on the GPU (default: all on CUDA)")
-    g.add_argument("--threads", type=int, default=None)
+    g.add_argument("--threads", type=int, default=None, help="fixed thread count (default: the free cores, per stage)")
+    g.add_argument("--extra-bufts", choices=["auto", "on", "off"], default="auto",
+                   help="llama.cpp's repacked/AMX weight buffers (auto: as a child-process probe found safe)")
     g.add_argument("--max-windows", type=int, default=EngineConfig.max_windows, help="10 s windows given to the LLM")
     g.add_argument("--max-duration", type=float, default=EngineConfig.max_duration, help="refuse longer audio (s)")
     g.add_argument("--analyze-timeout", type=float, default=EngineConfig.analyze_timeout,
@@ -44,7 +46,9 @@ def _config(args: argparse.Namespace) -> EngineConfig:
                                timeout=args.answer_timeout)
     return EngineConfig(whisper=args.whisper or os.environ.get("LTU_AS_WHISPER") or "base", llm=args.llm,
                         adapter=args.adapter, lora=args.lora, mode=args.mode, device=args.device,
-                        n_gpu_layers=args.gpu_layers, n_threads=args.threads, max_windows=args.max_windows,
+                        n_gpu_layers=args.gpu_layers, n_threads=args.threads,
+                        llama_extra_bufts={"auto": None, "on": True, "off": False}[args.extra_bufts],
+                        max_windows=args.max_windows,
                         max_duration=args.max_duration, analyze_timeout=args.analyze_timeout, sampling=sampling)
 
 
@@ -184,9 +188,13 @@ def cmd_weights(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import run
+    from .bench import asr_comparison, run
 
-    run(_config(args), Path(args.audio) if args.audio else None, args.question)
+    if args.asr:
+        asr_comparison(_config(args), args.limit)
+    else:
+        run(_config(args), Path(args.audio) if args.audio else None, args.question, contended=args.contended,
+            repeat=args.repeat)
     return 0
 
 
@@ -221,6 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("bench", help="time each stage on a 10 s clip and compare soft with cascade")
     p.add_argument("--audio", default=None, help="a clip (default: the bundled example)")
     p.add_argument("--question", default="What can be heard in this recording?")
+    p.add_argument("--contended", action="store_true",
+                   help="measure again beside one CPU-bound process and print both, side by side")
+    p.add_argument("--asr", action="store_true", help="language from the shared encoder pass against whisper.cpp's "
+                                                      "own detection: WER and time on the speech sets")
+    p.add_argument("--repeat", type=int, default=1, help="report the median of N measurements")
+    p.add_argument("--limit", type=int, default=None, help="--asr: at most N clips per set")
     _engine_args(p)
     p.set_defaults(run=cmd_bench)
     args = parser.parse_args(argv)

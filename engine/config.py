@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -47,7 +46,10 @@ class EngineConfig:
     mode: Mode = "soft"
     device: str = "auto"  # "auto", "cpu" or "cuda" (torch); llama.cpp offloads n_gpu_layers when built with CUDA
     n_gpu_layers: int | None = None  # None: all layers on CUDA, none on CPU
-    n_threads: int | None = None  # None: all cores
+    n_threads: int | None = None  # None: per stage, the cores other processes leave free (engine/threads.py)
+    # llama.cpp's extra weight buffer types (repacked layouts, AMX): None = as a child-process probe found safe
+    # for the model on this CPU (engine/native.py); False skips the probe and its fast paths
+    llama_extra_bufts: bool | None = None
     n_ctx: int = 4096
     n_batch: int = 512
     # soft mode: at most this many 10 s windows of acoustic tokens (25 each) per question. The shipped adapter
@@ -85,5 +87,6 @@ class EngineConfig:
         return -1 if self.torch_device.startswith("cuda") else 0
 
     @property
-    def threads(self) -> int:
-        return self.n_threads or os.cpu_count() or 1
+    def threads(self) -> str:
+        """How threads are chosen, in words (for reports)."""
+        return f"{self.n_threads} threads" if self.n_threads else "threads on the free cores"

@@ -64,23 +64,31 @@ class WhisperLayerFeatures:
         self.width = config.d_model
 
     @torch.inference_mode()
-    def __call__(self, windows: np.ndarray) -> torch.Tensor:
-        """(n, 160000) float32 windows -> (n, layers, 25, width) float32 features; n of BATCH_WINDOWS runs best."""
+    def __call__(self, windows: np.ndarray, final_of: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(n, 160000) float32 windows -> (n, layers, 25, width) float32 features; n of BATCH_WINDOWS runs best.
+        With `final_of` = i, also window i's final encoder states (1, 500, width), Whisper's decoder input."""
         batch = torch.from_numpy(np.ascontiguousarray(windows)).to(self.device)
-        return self._layer_states(log_mel_spectrogram(batch, self.filters)).cpu()
+        features, last = self._layer_states(log_mel_spectrogram(batch, self.filters))
+        final = None if final_of is None else self.encoder.layer_norm(last[final_of : final_of + 1])
+        return features.cpu(), final
 
     def encode(self, audio: np.ndarray, windows: Sequence[Window], progress: bool = False,
-               deadline: Deadline | None = None) -> torch.Tensor:
+               deadline: Deadline | None = None, final_of: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Every window of `audio`, BATCH_WINDOWS at a time, so that a long recording's windows are never all
-        copied at once -> (len(windows), layers, 25, width)."""
-        out = []
+        copied at once -> (len(windows), layers, 25, width); and window `final_of`'s final states, if asked."""
+        out, final = [], None
         for start in tqdm(range(0, len(windows), BATCH_WINDOWS), desc="encoder", unit="batch", disable=not progress):
             if deadline is not None:
                 deadline.check("the Whisper encoder")
-            out.append(self(np.stack([window_samples(audio, w) for w in windows[start : start + BATCH_WINDOWS]])))
-        return torch.cat(out)
+            batch = windows[start : start + BATCH_WINDOWS]
+            wanted = final_of - start if final_of is not None and 0 <= final_of - start < len(batch) else None
+            features, states = self(np.stack([window_samples(audio, w) for w in batch]), wanted)
+            out.append(features)
+            final = states if states is not None else final
+        return torch.cat(out), final
 
-    def _layer_states(self, mel: torch.Tensor) -> torch.Tensor:
+    def _layer_states(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pooled hidden states of every block (batch, layers, 25, width), and the last block's unpooled output."""
         enc = self.encoder
         x = torch.nn.functional.gelu(enc.conv1(mel))
         x = torch.nn.functional.gelu(enc.conv2(x)).permute(0, 2, 1)
@@ -92,4 +100,4 @@ class WhisperLayerFeatures:
             states.append(x)
         stacked = torch.stack(states, dim=1)  # (batch, layers, 500, width)
         batch, layers, time, width = stacked.shape
-        return stacked.reshape(batch, layers, time // POOL, POOL, width).mean(dim=3)
+        return stacked.reshape(batch, layers, time // POOL, POOL, width).mean(dim=3), x

@@ -18,9 +18,11 @@ import numpy as np
 
 from .config import SamplingOptions
 from .errors import InputError, ModelError
+from .threads import Threads
 
 SEQ = 0  # one sequence per context
 PARKED_SESSIONS = 8  # conversations whose KV state is kept aside while another one decodes
+THREAD_CHECK_TOKENS = 16  # generated tokens between two looks at how many cores are free
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class GenerationStats:
     generated_tokens: int = 0
     generate_seconds: float = 0.0
     stop_reason: str = ""  # "eos", "max_tokens", "context" or "timeout"
+    threads: int = 0  # llama.cpp threads for the prompt (engine/threads.py)
 
     @property
     def tokens_per_second(self) -> float:
@@ -86,17 +89,31 @@ class LLM:
     """llama.cpp through llama-cpp-python: its high-level `Llama` loads the model, context and tokenizer;
     decoding is done here with the low-level batch API, which alone accepts embedding input."""
 
-    def __init__(self, path: Path, n_ctx: int = 4096, n_batch: int = 512, n_threads: int = 2,
-                 n_gpu_layers: int = 0, lora_path: Path | None = None):
+    def __init__(self, path: Path, n_ctx: int = 4096, n_batch: int = 512, threads: Threads | int = 2,
+                 n_gpu_layers: int = 0, lora_path: Path | None = None, extra_bufts: bool | None = None):
+        """`threads`: a thread count, or a function asked before the prompt and every THREAD_CHECK_TOKENS
+        generated tokens (engine/threads.py). `extra_bufts`: use llama.cpp's extra weight buffer types
+        (repacked layouts, AMX); None = as a probe in a child process found safe for this model on this CPU
+        (engine/native.py)."""
         import llama_cpp
+
+        from . import native
 
         path = Path(path)
         _check_gguf(path)
         self._lib = llama_cpp
+        self.threads = threads if callable(threads) else (lambda: threads)
+        self._n_threads = n_threads = self.threads()
+        self.cpu_variant = native.load_llama_backends()
+        if extra_bufts is None:
+            extra_bufts = native.probe_llama(path, file_sha256(path), n_threads, n_gpu_layers).extra_bufts
+        self.extra_bufts = extra_bufts
         try:
-            self._llama = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch,
-                                          n_threads=n_threads, n_threads_batch=n_threads, n_gpu_layers=n_gpu_layers,
-                                          lora_path=str(lora_path) if lora_path else None, verbose=False)
+            with native.llama_model_defaults(use_extra_bufts=extra_bufts):
+                self._llama = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch,
+                                              n_threads=n_threads, n_threads_batch=n_threads,
+                                              n_gpu_layers=n_gpu_layers, lora_path=str(lora_path) if lora_path else None,
+                                              verbose=False)
         except (ValueError, RuntimeError) as error:
             raise ModelError(f"llama.cpp cannot load {path.name}: {error}") from None
         self.path = path
@@ -273,6 +290,7 @@ class LLM:
         """Stream the answer's text. `stats` (if given) is filled as generation proceeds."""
         stats = stats if stats is not None else GenerationStats()
         started = time.perf_counter()
+        stats.threads = self._follow_threads()
         stats.prompt_units, stats.decoded_units = self.prefill(prompt)
         stats.prefill_seconds = time.perf_counter() - started
         rng = np.random.default_rng(options.seed)
@@ -297,6 +315,8 @@ class LLM:
             if len(self._cache.units) + 1 >= self.n_ctx:
                 stats.stop_reason = "context"
                 break
+            if stats.generated_tokens % THREAD_CHECK_TOKENS == 0:
+                self._follow_threads()
             self._decode_tokens([token], len(self._cache.units), logits_last=True)
             self._cache.units.append(token)
             stats.generate_seconds = time.perf_counter() - gen_start
@@ -304,6 +324,13 @@ class LLM:
         if tail:
             yield tail
         stats.generate_seconds = time.perf_counter() - gen_start
+
+    def _follow_threads(self) -> int:
+        n = self.threads()
+        if n != self._n_threads:
+            self._lib.llama_set_n_threads(self._ctx, n, n)
+            self._n_threads = n
+        return n
 
     def next_token_logits(self, prompt: Prompt) -> np.ndarray:
         """Logits for the token after `prompt` (decoded from scratch): what the equivalence guard compares."""

@@ -18,14 +18,16 @@ import numpy as np
 import torch
 
 from . import audio as audio_io
-from . import focus
+from . import focus, native
 from .asr import FRAME, Transcript, WhisperASR, frame_rms
 from .audio import AudioSource, Window
 from .config import MODES, EngineConfig, SamplingOptions
 from .errors import Deadline, InputError
 from .features import WhisperLayerFeatures
+from .language import LanguageID
 from .llm import LLM, GenerationStats, file_sha256
 from .prompt import PROMPT_FORMAT, build_prompt, describe_audio
+from .threads import CoreMonitor
 from .tltr import AdapterDims, AdapterInfo, AudioAdapter, Event, check_pairing, load_adapter, tagged_events
 from .weights import resolve_adapter, resolve_llm, resolve_lora, resolve_whisper
 
@@ -98,8 +100,14 @@ class Engine:
         self.lora_path = resolve_lora(config.lora, adapter_path)
         device = config.torch_device
         self.features = WhisperLayerFeatures(self.whisper.hf_dir, device)
-        self.asr = WhisperASR(self.whisper.ggml_path, config.threads, config.language)
-        self.llm = LLM(self.llm_path, config.n_ctx, config.n_batch, config.threads, config.gpu_layers, self.lora_path)
+        native.probe_whisper(self.whisper.ggml_path)  # a child process dies here, not this one
+        self.cores = CoreMonitor(config.n_threads)
+        self.threads = self.cores.free
+        self.asr = WhisperASR(self.whisper.ggml_path, self.threads, config.language)
+        # a multilingual Whisper with no language given: the language comes from the acoustic path's encoder pass
+        self.language_id = LanguageID(self.whisper.hf_dir, device) if self.asr.language == "" else None
+        self.llm = LLM(self.llm_path, config.n_ctx, config.n_batch, self.threads, config.gpu_layers, self.lora_path,
+                       config.llama_extra_bufts)
         if adapter_path is not None:
             self.adapter, self.adapter_info = load_adapter(adapter_path)
             check_pairing(self.adapter_info, self.adapter.dims, self.whisper.id, self.features.n_layers,
@@ -145,18 +153,28 @@ class Engine:
     def analyze(self, source: AudioSource, progress: bool = False, sample_rate: int | None = None) -> AudioContext:
         """Listen to a clip once: transcript, per-window events, and the acoustic tokens for the LLM."""
         timings: dict[str, float] = {}
+        self.cores.mark()  # the decoding below is part of the load reading the native stages choose threads by
         clock = time.perf_counter()
         samples = audio_io.load_audio(source, self.config.max_duration, sample_rate)
         timings["decode"] = time.perf_counter() - clock
         windows = audio_io.windows(samples)
+        rms, per_window = frame_rms(samples), audio_io.WINDOW_SAMPLES // FRAME  # one pass, no per-window copies
+        frames = [rms[w.index * per_window:(w.index + 1) * per_window] for w in windows]
+        loudness = np.array([f.max(initial=0.0) for f in frames])
+        detect = self.language_id is not None
         with self._listen_lock:
             deadline = Deadline(self.config.analyze_timeout, "analysing the audio")
             clock = time.perf_counter()
-            transcript = self.asr(samples, progress=progress, deadline=deadline)
-            timings["asr"] = time.perf_counter() - clock
-            clock = time.perf_counter()
-            features = self.features.encode(samples, windows, progress=progress, deadline=deadline)
+            torch.set_num_threads(self.threads())
+            # the language is read from the window with the most energy, in the same encoder pass
+            speechiest = int(np.argmax([np.square(f).mean() if f.size else 0.0 for f in frames])) if detect else None
+            features, final = self.features.encode(samples, windows, progress=progress, deadline=deadline,
+                                                   final_of=speechiest)
+            language = self.language_id(final)[0] if detect else None
             timings["encoder"] = time.perf_counter() - clock
+            clock = time.perf_counter()
+            transcript = self.asr(samples, progress=progress, deadline=deadline, language=language)
+            timings["asr"] = time.perf_counter() - clock
             clock = time.perf_counter()
             with torch.inference_mode():
                 tokens, tag_logits = self.adapter(features.to(self._device))
@@ -164,8 +182,6 @@ class Engine:
         window_tags = torch.softmax(tag_logits.float(), dim=-1).cpu().numpy()  # trained with softmax (tag_loss)
         digest = hashlib.sha1(samples.tobytes())
         digest.update(str(self.adapter_path).encode())
-        rms, per_window = frame_rms(samples), audio_io.WINDOW_SAMPLES // FRAME  # one pass, no per-window copies
-        loudness = np.array([rms[w.index * per_window:(w.index + 1) * per_window].max(initial=0.0) for w in windows])
         events = tagged_events(window_tags, [(w.start, w.end) for w in windows], self.adapter.dims.labels,
                                self.config.event_threshold, self.config.max_events)
         return AudioContext(digest.hexdigest()[:16], samples.size / audio_io.SAMPLE_RATE, transcript, events, windows,

@@ -14,11 +14,19 @@ stamp=.venv/.ltu-as-installed
 want="$(cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)${WANT_DEV:+-dev}"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip
-    # llama-cpp-python compiles llama.cpp on first install (about 10 minutes on 2 cores; pip caches the wheel).
-    # For CUDA: CMAKE_ARGS="-DGGML_CUDA=on" .venv/bin/pip install --force-reinstall --no-cache-dir llama-cpp-python==0.3.36
+    # llama-cpp-python compiles llama.cpp on first install, one CPU backend per x86-64 level (about 11 minutes on
+    # 2 cores; pip caches the wheel). For CUDA see the README.
     .venv/bin/python -m pip install -r requirements.txt
     if [ "$WANT_DEV" = dev ]; then
         .venv/bin/python -m pip install -r requirements-dev.txt
+    fi
+    # pip reuses a cached wheel whatever the build options: one compiled earlier with -march=native (no per-CPU
+    # backends) would crash on other CPUs. Rebuild it once, portable, unless it is a GPU build of the user's.
+    if ! .venv/bin/python -c "import sys; from engine.native import llama_lib_dir, llama_variants; \
+            sys.exit(0 if llama_variants() or any(llama_lib_dir().glob('libggml-cuda*')) else 1)"; then
+        echo "llama-cpp-python is a -march=native build: rebuilding it portable" >&2
+        .venv/bin/python -m pip cache remove llama_cpp_python >/dev/null 2>&1 || true
+        .venv/bin/python -m pip install --force-reinstall --no-deps -r <(grep '^llama-cpp-python' requirements.txt)
     fi
     echo "$want" > "$stamp"
 fi

@@ -27,8 +27,34 @@ def mixed_clip(clip_dir, speech_clip) -> Path:
     return clips.mix(speech_clip, clips.sound("beeps", clip_dir / "beeps.wav"), clip_dir / "speech_over_beeps.wav")
 
 
+def pytest_collection_modifyitems(items):
+    """test_native.py first: it decodes with llama.cpp and whisper.cpp in child processes."""
+    items.sort(key=lambda item: item.path.name != "test_native.py")
+
+
 @pytest.fixture(scope="session")
-def engine():
+def native_smoke() -> list[str]:
+    """llama.cpp and whisper.cpp, probed afresh in child processes on this CPU: the problems, one line each."""
+    from engine import native
+    from engine.errors import LtuError
+
+    try:
+        native.report(fresh=True)
+    except LtuError as error:
+        return [str(error)]
+    return []
+
+
+@pytest.fixture(scope="session")
+def native_ok(native_smoke) -> None:
+    """For tests that load llama.cpp or whisper.cpp into this process: a failed smoke test fails them with its
+    line instead of letting a crash end the whole run."""
+    if native_smoke:
+        pytest.fail(f"native smoke test failed: {native_smoke[0]}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def engine(native_ok):
     """The embedded default models (Whisper base + SmolLM2-135M-Instruct), loaded once for the session."""
     from engine.pipeline import Engine
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
+import clips
 import numpy as np
 import pytest
 
+from engine import audio as audio_io
 from engine.config import SamplingOptions
 from engine.errors import ModelError
 from engine.features import TOKENS_PER_WINDOW
@@ -172,3 +174,16 @@ def test_adapter_for_other_models_is_refused(engine, tmp_path):
     (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
     with pytest.raises(ModelError):
         load_adapter(tmp_path / "junk.safetensors")
+
+
+def test_language_comes_from_the_shared_encoder_pass_and_agrees_with_whisper_cpp(engine, clip_dir):
+    """The engine names the language from the acoustic path's encoder pass (one whisper.cpp encode instead of
+    two); on German and Spanish speech it says what whisper.cpp's own detection says, and transcribes in it."""
+    for voice, text, expected in [("de", "Das Wetter ist heute schön und wir gehen mit den Kindern in den Park.", "de"),
+                                  ("es", "Hoy hace buen tiempo y vamos al parque con los niños.", "es")]:
+        path = clips.speech(text, clip_dir / f"speech_{voice}.wav", voice=voice)
+        context = engine.analyze(path)
+        assert context.transcript.language == expected, context.transcript
+        own = engine.asr(audio_io.load_audio(path))  # whisper.cpp detecting it with an encoder pass of its own
+        assert own.language == expected
+        assert {"park", "parque"} & _words(context.transcript.text), context.transcript.text

@@ -48,7 +48,7 @@ def _losses(tiny: Path, stage: int) -> list[float]:
     return [r["loss"] for r in rows] if stage == 0 else [r["val_loss"] for r in rows]
 
 
-def test_stages_lower_the_loss_and_ship(tiny):
+def test_stages_lower_the_loss_and_ship(tiny, native_ok):
     from engine.train.loop import ship, train
 
     for stage, steps in ((0, 40), (1, 12), (2, 16)):
@@ -68,7 +68,7 @@ def test_stages_lower_the_loss_and_ship(tiny):
     engine.llm.close()
 
 
-def test_lora_export_matches_torch_and_peft(tmp_path):
+def test_lora_export_matches_torch_and_peft(tmp_path, native_ok):
     """The same embedded prompt through torch + PEFT and through llama.cpp + the exported GGUF adapter."""
     from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
     from transformers import AutoModelForCausalLM

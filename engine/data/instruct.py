@@ -385,7 +385,7 @@ def instruct(options: InstructOptions) -> dict[str, Any]:
     data = Path(options.data).expanduser()
     chosen = choose_clips(load_clips(data), options.clips, options.seed)
     model_path = resolve_llm(options.llm)
-    llm = LLM(model_path, n_ctx=2048, n_threads=options.threads)
+    llm = LLM(model_path, n_ctx=2048, threads=options.threads)
     try:
         generating = time.perf_counter()
         records, counts = generate_records(llm, chosen, options)

@@ -53,8 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-windows", type=int, default=EngineConfig.max_windows,
                         help="soft mode: 10 s windows of acoustic tokens per question (as EngineConfig.max_windows)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads for the engine (default: all cores; on a CPU shared with other work, 1 "
-                             "is often several times faster)")
+                        help="fixed CPU threads for the engine (default: per stage, the cores other work leaves free)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 1:

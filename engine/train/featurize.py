@@ -66,7 +66,7 @@ def build(audio_ids: list[str], data_dir: Path, whisper: WhisperWeights, out: Pa
                 ids = chunk[group:group + BATCH_WINDOWS]
                 audio = [load_audio(data_dir / a, max_duration=600) for a in ids]
                 first = [window_samples(x, windows(x)[0]) for x in audio]  # training clips are one window long
-                rows.extend(encoder(np.stack(first)).half())
+                rows.extend(encoder(np.stack(first))[0].half())
                 for audio_id, samples in zip(ids, audio):
                     if asr is not None and audio_id in transcribe and audio_id not in transcripts:
                         transcripts[audio_id] = asr(samples).text
