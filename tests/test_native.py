@@ -5,12 +5,15 @@ into pytest's own process, so that a crash is one failed test naming the signal 
 from __future__ import annotations
 
 import json
+import re
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from engine import native, threads
 
@@ -66,3 +69,34 @@ def test_free_cores_follow_a_busy_process():
         busy.kill()
         busy.wait()
     assert monitor.others > 0.5 and loaded <= monitor.cores - 1, (monitor.others, loaded)
+
+
+def test_a_model_whose_extra_buffer_types_crash_is_loaded_without_them(monkeypatch, tmp_path, native_ok):
+    """The AMX VM's failure, injected (this CPU has no AMX): the probe with extra buffer types dies by SIGSEGV, the
+    one without them decodes for real; the engine's LLM then loads without them and answers."""
+    from engine.config import SamplingOptions
+    from engine.errors import ModelError
+    from engine.llm import LLM, file_sha256
+    from engine.weights import resolve_llm
+
+    real_child = native._run_child
+
+    def child(kind, args):
+        if kind == "llama" and args[-1] == "1":
+            return -int(signal.SIGSEGV), "signal SIGSEGV"
+        return real_child(kind, args)
+
+    monkeypatch.setattr(native, "_run_child", child)
+    monkeypatch.setattr(native, "_cache_path", lambda: tmp_path / "probes.json")  # not the machine's verdicts
+    path = resolve_llm(None)
+    verdict = native.probe_llama(path, file_sha256(path), 1, 0, fresh=True)
+    assert verdict.extra_bufts is False and "SIGSEGV" in verdict.detail
+    llm = LLM(path, n_ctx=256, threads=1)  # the cached verdict decides
+    assert llm.extra_bufts is False
+    answer = "".join(llm.generate([llm.render_chat([{"role": "user", "content": "Say hello."}])],
+                                  SamplingOptions(temperature=0.0, max_tokens=8)))
+    assert answer.strip()
+    llm.close()
+    monkeypatch.setattr(native, "_run_child", lambda kind, args: (-int(signal.SIGILL), "signal SIGILL"))
+    with pytest.raises(ModelError, match="SIGILL.*" + re.escape(native.cpu().model)):
+        native.probe_llama(path, file_sha256(path), 1, 0, fresh=True)
