@@ -31,6 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import ModelError
+from .threads import available_cores
 
 PROBE_TIMEOUT = 300.0  # seconds for one child probe (a model load and a few tokens take ~2 s here)
 # ggml's compile-time feature queries and the /proc/cpuinfo flag each one needs
@@ -39,8 +40,8 @@ GGML_FEATURE_FLAGS = {"sse3": "pni", "ssse3": "ssse3", "avx": "avx", "avx2": "av
                       "avx512_vbmi": "avx512vbmi", "avx512_vnni": "avx512_vnni", "avx512_bf16": "avx512_bf16",
                       "amx_int8": "amx_int8"}
 # flags shown beside every figure: the ones that pick llama.cpp's and whisper.cpp's kernels
-REPORTED_FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile",
-                  "amx_int8", "amx_bf16")
+REPORTED_FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512vbmi", "avx512_vnni", "avx512_bf16", "avx_vnni",
+                  "amx_tile", "amx_int8", "amx_bf16")
 
 
 # -- the CPU ---------------------------------------------------------------------------------------------------
@@ -51,23 +52,22 @@ class CPU:
     flags: frozenset[str]
 
     def summary(self) -> str:
-        """'Intel Xeon ... , 2 cores, avx2 avx512f ... (no amx_tile)': the line printed beside every figure."""
+        """'Intel(R) Xeon(R) ..., 2 cores, flags avx avx2 ... avx512f, no AMX': the line beside every figure."""
         have = [f for f in REPORTED_FLAGS if f in self.flags]
-        return f"{self.model}, {self.cores} cores, flags {' '.join(have) or 'none of ' + ' '.join(REPORTED_FLAGS)}"
+        amx = "" if "amx_tile" in self.flags else ", no AMX"
+        return f"{self.model}, {self.cores} cores, flags {' '.join(have) or 'none of ' + ' '.join(REPORTED_FLAGS)}{amx}"
 
 
 @lru_cache(maxsize=1)
 def cpu() -> CPU:
-    model, flags = platform.processor() or platform.machine(), frozenset()
+    """This machine's CPU: the first processor's model name and flags in /proc/cpuinfo (elsewhere: platform's)."""
+    fields: dict[str, str] = {}
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
-            if key.strip() == "model name" and model == (platform.processor() or platform.machine()):
-                model = " ".join(value.split())
-            elif key.strip() == "flags" and not flags:
-                flags = frozenset(value.split())
-    return CPU(model, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
-               flags)
+            fields.setdefault(key.strip(), " ".join(value.split()))
+    return CPU(fields.get("model name") or platform.processor() or platform.machine(), available_cores(),
+               frozenset(fields.get("flags", "").split()))
 
 
 def compiled_features(library: Path) -> list[str]:
