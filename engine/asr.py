@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from .audio import SAMPLE_RATE
 from .errors import Deadline
-from .threads import Threads
+from .threads import Threads, thread_source
 
 # Whisper writes sound descriptions such as "[Music]" or "(dog barking)" when it hears no speech: not speech.
 NON_SPEECH = re.compile(r"^\s*[\[(*♪][^\])*♪]*[\])*♪]?\s*$")
@@ -48,7 +48,7 @@ class WhisperASR:
         """`threads`: the thread count, or a function asked before each chunk (engine/threads.py)."""
         from pywhispercpp.model import Model
 
-        self.threads = threads if callable(threads) else (lambda: threads)
+        self.threads = thread_source(threads)
         self._model = Model(str(ggml_path), redirect_whispercpp_logs_to=None, n_threads=self.threads(),
                             print_progress=False, print_realtime=False)
         self.multilingual = bool(_native().whisper_is_multilingual(self._model._ctx))

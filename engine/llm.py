@@ -6,8 +6,6 @@ from __future__ import annotations
 import codecs
 import ctypes
 import hashlib
-import json
-import os
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -18,7 +16,7 @@ import numpy as np
 
 from .config import SamplingOptions
 from .errors import InputError, ModelError
-from .threads import Threads
+from .threads import Threads, thread_source
 
 SEQ = 0  # one sequence per context
 PARKED_SESSIONS = 8  # conversations whose KV state is kept aside while another one decodes
@@ -61,28 +59,20 @@ class _Cache:
 
 def file_sha256(path: Path) -> str:
     """SHA-256 of a model file, memoised on disk by (path, size, mtime): a GGUF can be gigabytes."""
-    from .weights import cache_dir
+    from .weights import memo_get, memo_put
 
     path = Path(path).resolve()
     stat = path.stat()
-    memo_path = cache_dir() / "sha256.json"
     key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
-    memo = {}
-    if memo_path.is_file():
-        try:
-            memo = json.loads(memo_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            memo = {}
-    if key not in memo:
+    known = memo_get("sha256.json", key)
+    if known is None:
         digest = hashlib.sha256()
         with open(path, "rb") as f:
             for block in iter(lambda: f.read(1 << 22), b""):
                 digest.update(block)
-        memo[key] = digest.hexdigest()
-        tmp = memo_path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(memo, indent=1))
-        tmp.replace(memo_path)
-    return memo[key]
+        known = digest.hexdigest()
+        memo_put("sha256.json", key, known)
+    return known
 
 
 class LLM:
@@ -102,7 +92,7 @@ class LLM:
         path = Path(path)
         _check_gguf(path)
         self._lib = llama_cpp
-        self.threads = threads if callable(threads) else (lambda: threads)
+        self.threads = thread_source(threads)
         self._n_threads = n_threads = self.threads()
         self.cpu_variant = native.load_llama_backends()
         if extra_bufts is None:

@@ -32,7 +32,9 @@ from pathlib import Path
 
 from .errors import ModelError
 from .threads import available_cores
+from .weights import memo_get, memo_put
 
+PROBES = "native-probes.json"  # the verdicts, in the weights cache
 PROBE_TIMEOUT = 300.0  # seconds for one child probe (a model load and a few tokens take ~2 s here)
 # ggml's compile-time feature queries and the /proc/cpuinfo flag each one needs
 GGML_FEATURE_FLAGS = {"sse3": "pni", "ssse3": "ssse3", "avx": "avx", "avx2": "avx2", "bmi2": "bmi2",
@@ -194,7 +196,7 @@ def probe_llama(model_path: Path, model_sha256: str, n_threads: int, n_gpu_layer
     fails with an error (not a crash) decides nothing: the load in this process then reports that error."""
     variant = load_llama_backends()
     key = _key("llama", [llama_lib_dir() / "libllama.so", *llama_variants()], f"{model_sha256}|{n_gpu_layers != 0}")
-    cached = None if fresh else _cache_get(key)
+    cached = None if fresh else memo_get(PROBES, key)
     if cached is not None:
         return LlamaVerdict(**cached)
     args = [str(model_path), str(n_threads), str(n_gpu_layers)]
@@ -210,7 +212,7 @@ def probe_llama(model_path: Path, model_sha256: str, n_threads: int, n_gpu_layer
                              f"without extra buffer types, {why_second} (variant {variant}; {cpu().summary()})")
         verdict = LlamaVerdict(False, variant, f"with the extra buffer types the probe died with {why}; without "
                                                "them it decodes, so they are off")
-    _cache_put(key, asdict(verdict))
+    memo_put(PROBES, key, asdict(verdict))
     return verdict
 
 
@@ -222,7 +224,7 @@ def probe_whisper(ggml_path: Path, fresh: bool = False) -> str:
     cpu_libs = sorted(library.parent.glob("pywhispercpp.libs/libggml-cpu*.so*")) or sorted(
         library.parent.glob("libggml-cpu*.so*"))
     key = _key("whisper", [library, *cpu_libs, Path(ggml_path)], "")
-    cached = None if fresh else _cache_get(key)
+    cached = None if fresh else memo_get(PROBES, key)
     if cached is not None:
         return cached["detail"]
     features = compiled_features(cpu_libs[0]) if cpu_libs else []
@@ -236,7 +238,7 @@ def probe_whisper(ggml_path: Path, fresh: bool = False) -> str:
         raise ModelError(f"whisper.cpp cannot transcribe with {Path(ggml_path).name} on this CPU: the probe ended "
                          f"with {why} ({cpu().summary()})")
     detail = f"transcribes (wheel built for {' '.join(features) or 'baseline x86-64'})"
-    _cache_put(key, {"detail": detail})
+    memo_put(PROBES, key, {"detail": detail})
     return detail
 
 
@@ -295,29 +297,6 @@ def _key(kind: str, files: list[Path], extra: str) -> str:
         stat = file.stat()
         parts.append(f"{file}|{stat.st_size}|{stat.st_mtime_ns}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
-
-
-def _cache_path() -> Path:
-    from .weights import cache_dir
-
-    return cache_dir() / "native-probes.json"
-
-
-def _cache_get(key: str) -> dict | None:
-    with contextlib.suppress(OSError, json.JSONDecodeError):
-        return json.loads(_cache_path().read_text()).get(key)
-    return None
-
-
-def _cache_put(key: str, value: dict) -> None:
-    path = _cache_path()
-    entries = {}
-    with contextlib.suppress(OSError, json.JSONDecodeError):
-        entries = json.loads(path.read_text())
-    entries[key] = value
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(entries, indent=1))
-    tmp.replace(path)
 
 
 def report(whisper: str = "base", llm: str | None = None, fresh: bool = False) -> dict:

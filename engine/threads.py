@@ -101,3 +101,8 @@ class CoreMonitor:
 
 
 Threads = Callable[[], int]  # asked before each unit of native work: how many threads to use
+
+
+def thread_source(threads: Threads | int) -> Threads:
+    """A fixed count as a source that always gives it; a source (the engine's `CoreMonitor.free`) as it is."""
+    return threads if callable(threads) else (lambda: threads)

@@ -35,6 +35,27 @@ def cache_dir() -> Path:
     return path
 
 
+def memo_get(name: str, key: str):
+    """A small result remembered in the cache's JSON file `name` (file digests, native probe verdicts), or None."""
+    try:
+        return json.loads((cache_dir() / name).read_text()).get(key)
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def memo_put(name: str, key: str, value) -> None:
+    """Remember `value` under `key` in the cache's JSON file `name`, written atomically."""
+    path = cache_dir() / name
+    try:
+        entries = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        entries = {}
+    entries[key] = value
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(entries, indent=1))
+    tmp.replace(path)
+
+
 @dataclass(frozen=True)
 class WhisperWeights:
     name: str  # "base", "tiny.en" or the directory's name

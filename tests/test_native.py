@@ -87,7 +87,7 @@ def test_a_model_whose_extra_buffer_types_crash_is_loaded_without_them(monkeypat
         return real_child(kind, args)
 
     monkeypatch.setattr(native, "_run_child", child)
-    monkeypatch.setattr(native, "_cache_path", lambda: tmp_path / "probes.json")  # not the machine's verdicts
+    monkeypatch.setenv("LTU_AS_CACHE", str(tmp_path))  # not the machine's verdicts
     path = resolve_llm(None)
     verdict = native.probe_llama(path, file_sha256(path), 1, 0, fresh=True)
     assert verdict.extra_bufts is False and "SIGSEGV" in verdict.detail
