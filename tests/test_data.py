@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from engine.data import SOUND_LABELS, HeldOutError, assert_allowed, build, is_held_out
+from engine.data.labels import AUDIOSET_NAME
 from engine.data.music import midi_bytes, plan_pieces
 from engine.data.rules import PACKAGES, match, variant_stem
 from engine.data.split import split_of_source, split_of_sources
@@ -159,6 +160,30 @@ def test_package_rules():
     assert match(PACKAGES["megaglest-data"], "usr/share/games/megaglest/techs/x/sounds/archer_ack3.wav") is None
 
 
+def test_new_source_rules():
+    """The packages added for the perception model label what their names say, and skip voice lines."""
+    wz = "usr/share/games/warzone2100/base.wz!audio/"
+    cases = [
+        ("warzone2100-data", wz + "sfx/weapons/mgheavy.ogg", "machine gun"),
+        ("warzone2100-data", wz + "sfx/weapons/lrgcan.ogg", "artillery fire"),
+        ("warzone2100-data", wz + "sfx/explons/lrgexpl.ogg", "explosion"),
+        ("warzone2100-data", wz + "sfx/explons/scream2.ogg", "scream"),
+        ("warzone2100-data", wz + "tutorial/tut01.ogg", None),
+        ("heroes-sound-effects", "usr/share/games/heroes/sfx/claxon.wav", "car horn"),
+        ("heroes-sound-effects", "usr/share/games/heroes/sfx/foule2.wav", "crowd cheering"),
+        ("heroes-sound-effects", "usr/share/games/heroes/sfx/menu01.wav", None),
+        ("sound-icons", "usr/share/sounds/sound-icons/cembalo-10.wav", "harpsichord"),
+        ("sound-icons", "usr/share/sounds/sound-icons/violoncello-7.wav", "cello"),
+        ("sound-icons", "usr/share/sounds/sound-icons/prompt", None),
+        ("asterisk-core-sounds-en-wav", "usr/share/asterisk/sounds/en_US_f_Allison/privacy-prompt.wav", "speech"),
+    ]
+    for package, path, label in cases:
+        found = match(PACKAGES[package], path.lower())
+        assert (found.label if found else None) == label, (package, path, found)
+    assert PACKAGES["asterisk-core-sounds-en-wav"].speaker == ("asterisk Allison", "female")
+    assert set(AUDIOSET_NAME) == set(SOUND_LABELS) and AUDIOSET_NAME["dog barking"] == "Bark"
+
+
 def test_generated_midi_is_well_formed():
     pieces = plan_pieces(8, seed=0)
     assert len({p.instrument for p in pieces}) == 8
@@ -181,3 +206,15 @@ def test_real_debian_package(tmp_path):
         assert prov["licence"].startswith(("CC-BY", "GPL"))
         assert c["labels"]["label"] in SOUND_LABELS
         assert sf.info(tmp_path / c["audio_id"]).samplerate == 16000
+
+
+def test_validation_packages_are_whole_and_speakers_labelled(tmp_path):
+    """A package kept apart for validation has every clip there; a recorded voice package labels its gender."""
+    manifest = build(tmp_path, packages=["heroes-sound-effects", "asterisk-core-sounds-en-wav"], limit=4,
+                     n_speech=0, n_mix=0, n_music=0, progress=False)
+    assert not manifest["packages_failed"], manifest["packages_failed"]
+    events = [c for c in _clips(tmp_path) if c["kind"] == "event"]
+    heroes = [c for c in events if c["provenance"][0]["package"] == "heroes-sound-effects"]
+    allison = [c for c in events if c["provenance"][0]["package"] == "asterisk-core-sounds-en-wav"]
+    assert heroes and {c["split"] for c in heroes} == {"validation"}
+    assert allison and all(c["labels"]["gender"] == "female" and c["labels"]["label"] == "speech" for c in allison)

@@ -14,7 +14,7 @@ import sys
 from ..errors import ModelError
 from .build import DEFAULT_PACKAGES, build, default_out_dir
 from .instruct import InstructOptions, instruct
-from .labels import SOUND_LABELS
+from .labels import AUDIOSET_NAME, SOUND_LABELS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,11 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("--threads", type=int, default=1, help="llama.cpp threads")
     i.add_argument("--seed", type=int, default=0)
     i.add_argument("--quiet", action="store_true", help="no progress bar")
-    sub.add_parser("labels", help="print the sound label vocabulary")
+    sub.add_parser("labels", help="print the sound classes, each with its AudioSet name")
     args = parser.parse_args(argv)
 
     if args.command == "labels":
-        print("\n".join(SOUND_LABELS))
+        print("\n".join(f"{label}\t{AUDIOSET_NAME[label]}" for label in SOUND_LABELS))
         return 0
     if args.command == "instruct":
         options = InstructOptions(data=args.data or default_out_dir(), clips=args.clips, llm=args.llm,

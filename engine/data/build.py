@@ -39,7 +39,7 @@ from .denylist import HELD_OUT_CORPORA, HELD_OUT_PACKAGES, assert_allowed
 from .labels import SOUND_LABELS
 from .questions import qa_for_clip
 from .rules import EXCLUDED_PACKAGES, GENERIC_SPEC, PACKAGES, PackageSpec, SkipCounts, match
-from .split import VALIDATION_PERCENT, split_of_source, split_of_sources
+from .split import VALIDATION_PACKAGES, VALIDATION_PERCENT, split_of_source, split_of_sources
 
 DEFAULT_PACKAGES: tuple[str, ...] = tuple(PACKAGES)
 SNRS_DB: tuple[int, ...] = (0, 5, 10, 20)
@@ -141,7 +141,8 @@ def collect_events(
                     "kind": "event",
                     "duration": round(_duration(wav), 3),
                     "source_ids": [source_id],
-                    "labels": {"label": label, "sound_labels": [label]},
+                    "labels": {"label": label, "sound_labels": [label]}
+                    | ({"voice": spec.speaker[0], "gender": spec.speaker[1]} if spec.speaker else {}),
                     "provenance": [
                         {
                             "package": source.name,
@@ -399,8 +400,10 @@ def build(
     skips, failures = SkipCounts(), {}
     sources = _open_sources(cfg, skips, failures)
     events = collect_events(sources, cfg, skips)
-    for c in events:
-        c["split"] = split_of_source(c["source_ids"][0], cfg.validation_percent)
+    for c in events:  # whole packages apart, so validation also measures sources never trained on
+        package = c["provenance"][0]["package"]
+        c["split"] = ("validation" if package in VALIDATION_PACKAGES
+                      else split_of_source(c["source_ids"][0], cfg.validation_percent))
     spoken = make_speech(cfg, skips)
     for c in spoken:
         c["split"] = split_of_source(c["source_ids"][0], cfg.validation_percent)

@@ -1,6 +1,6 @@
 """The fixed sound-event vocabulary: plain-English class names, order stable.
 
-`SOUND_LABELS` is the class list of the tagging head; append new classes at the end only, never
+`SOUND_LABELS` is the class list of the perception model's sound head; append new classes at the end only, never
 reorder or rename (a checkpoint's output units are indexed by position).
 """
 
@@ -73,6 +73,16 @@ SOUND_LABELS: list[str] = [
     "cymbal",
     "guitar",
     "music",
+    # appended 2026-12 (new packages): keep appending
+    "piano",
+    "harpsichord",
+    "trumpet",
+    "cello",
+    "xylophone",
+    "clock ticking",
+    "coins",
+    "artillery fire",
+    "insect buzzing",
 ]
 
 _CATEGORIES: dict[str, tuple[str, ...]] = {
@@ -80,16 +90,16 @@ _CATEGORIES: dict[str, tuple[str, ...]] = {
     "animal": (
         "dog barking", "growling", "wolf howling", "horse", "cow mooing", "pig oinking", "sheep bleating",
         "chicken clucking", "rooster crowing", "bird song", "bird call", "crickets chirping", "frog croaking",
-        "bee buzzing",
+        "bee buzzing", "insect buzzing",
     ),
     "nature": ("rain", "thunder", "wind", "fire crackling", "water flowing", "water splashing", "ocean waves",
                "bubbling", "hissing"),
     "vehicle": ("car horn", "siren", "helicopter", "airplane", "engine running"),
     "impact": ("gunshot", "machine gun", "explosion", "sword clash", "whoosh", "thud", "metal clanging",
-               "glass breaking"),
+               "glass breaking", "artillery fire"),
     "household": ("door", "toilet flush", "camera shutter", "telephone ringing", "alarm", "bell", "beep", "click",
-                  "hammering", "sawing", "chopping wood", "machinery"),
-    "music": ("drum", "cymbal", "guitar", "music"),
+                  "hammering", "sawing", "chopping wood", "machinery", "clock ticking", "coins"),
+    "music": ("drum", "cymbal", "guitar", "music", "piano", "harpsichord", "trumpet", "cello", "xylophone"),
 }
 
 # label -> coarse category ("human", "animal", "nature", "vehicle", "impact", "household", "music")
@@ -125,8 +135,34 @@ LABEL_PHRASE: dict[str, str] = {
     "camera shutter": "a camera shutter", "telephone ringing": "a telephone ringing", "alarm": "an alarm",
     "bell": "a bell", "beep": "a beep", "click": "a click", "hammering": "hammering", "sawing": "sawing",
     "chopping wood": "wood being chopped", "machinery": "machinery", "drum": "a drum", "cymbal": "a cymbal",
-    "guitar": "a guitar", "music": "music",
+    "guitar": "a guitar", "music": "music", "piano": "a piano", "harpsichord": "a harpsichord",
+    "trumpet": "a trumpet", "cello": "a cello", "xylophone": "a xylophone", "clock ticking": "a clock ticking",
+    "coins": "coins clinking", "artillery fire": "artillery fire", "insect buzzing": "an insect buzzing",
+}
+
+# Each label's class in the AudioSet ontology (display name as in AudioSet's class_labels_indices.csv, which
+# ships with the `whisper-at` package): captions keep our plain words, reports and the perception file carry
+# the standard name, so the set can grow toward AudioSet's 527 classes and be compared with AudioSet taggers.
+AUDIOSET_NAME: dict[str, str] = {
+    "speech": "Speech", "laughter": "Laughter", "coughing": "Cough", "scream": "Screaming", "groaning": "Groan",
+    "crowd cheering": "Cheering", "footsteps": "Walk, footsteps", "dog barking": "Bark", "growling": "Growling",
+    "wolf howling": "Howl", "horse": "Horse", "cow mooing": "Moo", "pig oinking": "Oink", "sheep bleating": "Bleat",
+    "chicken clucking": "Cluck", "rooster crowing": "Crowing, cock-a-doodle-doo", "bird song": "Chirp, tweet",
+    "bird call": "Bird vocalization, bird call, bird song", "crickets chirping": "Cricket", "frog croaking": "Croak",
+    "bee buzzing": "Bee, wasp, etc.", "rain": "Rain", "thunder": "Thunder", "wind": "Wind",
+    "fire crackling": "Crackle", "water flowing": "Stream", "water splashing": "Splash, splatter",
+    "ocean waves": "Waves, surf", "bubbling": "Boiling", "hissing": "Hiss",
+    "car horn": "Vehicle horn, car horn, honking", "siren": "Siren", "helicopter": "Helicopter",
+    "airplane": "Fixed-wing aircraft, airplane", "engine running": "Engine", "gunshot": "Gunshot, gunfire",
+    "machine gun": "Machine gun", "explosion": "Explosion", "sword clash": "Clang", "whoosh": "Whoosh, swoosh, swish",
+    "thud": "Thump, thud", "metal clanging": "Clang", "glass breaking": "Glass", "door": "Door",
+    "toilet flush": "Toilet flush", "camera shutter": "Camera", "telephone ringing": "Telephone bell ringing",
+    "alarm": "Alarm", "bell": "Bell", "beep": "Beep, bleep", "click": "Clicking", "hammering": "Hammer",
+    "sawing": "Sawing", "chopping wood": "Chop", "machinery": "Mechanisms", "drum": "Drum", "cymbal": "Cymbal",
+    "guitar": "Guitar", "music": "Music", "piano": "Piano", "harpsichord": "Harpsichord", "trumpet": "Trumpet",
+    "cello": "Cello", "xylophone": "Marimba, xylophone", "clock ticking": "Tick", "coins": "Coin (dropping)",
+    "artillery fire": "Artillery fire", "insect buzzing": "Insect",
 }
 
 assert len(set(SOUND_LABELS)) == len(SOUND_LABELS)
-assert set(LABEL_CATEGORY) == set(SOUND_LABELS) == set(LABEL_PHRASE)
+assert set(LABEL_CATEGORY) == set(SOUND_LABELS) == set(LABEL_PHRASE) == set(AUDIOSET_NAME)

@@ -40,8 +40,9 @@ class Rule:
 @dataclass(frozen=True)
 class PackageSpec:
     rules: tuple[Rule, ...]
-    archives: tuple[str, ...] = ()  # globs of zip archives (.pk3) inside the package to read members of
+    archives: tuple[str, ...] = ()  # globs of zip archives (.pk3, .wz) inside the package to read members of
     note: str = ""
+    speaker: tuple[str, str] | None = None  # (voice, gender) of a package of recorded speech
 
 
 def _b(name: str) -> str:
@@ -317,6 +318,49 @@ PACKAGES: dict[str, PackageSpec] = {
             Rule(_b(r"missile_alarm"), "alarm"),
         ),
     ),
+    "warzone2100-data": PackageSpec(
+        archives=("usr/share/games/warzone2100/base.wz",),
+        note="RTS: weapons, explosions, vehicles, screams (sfx inside base.wz); voice lines skipped",
+        rules=(
+            Rule(r"!audio/sfx/weapons/(?:mgbar|mgheavy|mgtower|asltmg)", "machine gun"),
+            Rule(r"!audio/sfx/weapons/(?:lrgcan|medcan|smlcan|rapdcan|hivelcan|mortar|hwtzflgt)", "artillery fire"),
+            Rule(r"!audio/sfx/explons/[a-z]*expl", "explosion"),
+            Rule(r"!audio/sfx/explons/scream", "scream"),
+            Rule(r"!audio/sfx/interfce/beep", "beep"),
+            Rule(r"!audio/sfx/misc/splash|!audio/sfx/weapons/splash", "water splashing"),
+            Rule(r"!audio/sfx/(?:misc|building)/steam", "hissing"),
+            Rule(r"!audio/sfx/vehicle/(?:tread|tstart|con-move)", "engine running"),
+            Rule(r"!audio/sfx/building/build\d", "hammering"),
+        ),
+    ),
+    "heroes-sound-effects": PackageSpec(
+        note="arcade game effects (French file names)",
+        rules=(
+            Rule(_b(r"claxon"), "car horn"),
+            Rule(_b(r"explo"), "explosion"),
+            Rule(_b(r"foule"), "crowd cheering"),
+            Rule(_b(r"clock"), "clock ticking"),
+            Rule(_b(r"coins|argent"), "coins"),
+        ),
+    ),
+    "sound-icons": PackageSpec(
+        note="short instrument and nature samples for screen readers (Czech file names)",
+        rules=(
+            Rule(_b(r"canary-long"), "bird song"),
+            Rule(_b(r"cembalo"), "harpsichord", "cembalo"),
+            Rule(_b(r"cockchafer-gentleman"), "insect buzzing"),
+            Rule(_b(r"(?:electric-)?piano"), "piano", "piano"),
+            Rule(_b(r"guitar"), "guitar", "guitar"),
+            Rule(_b(r"trumpet"), "trumpet", "trumpet"),
+            Rule(_b(r"violoncello"), "cello"),
+            Rule(_b(r"xylofon"), "xylophone"),
+        ),
+    ),
+    "asterisk-core-sounds-en-wav": PackageSpec(
+        note="telephone prompts recorded by one woman (Allison Smith), 8 kHz: real speech with a known gender",
+        speaker=("asterisk Allison", "female"),
+        rules=(Rule(r"sounds/en_us_f_allison/(?:[a-z-]+/)?[a-z][a-z0-9-]*\.wav$", "speech", "{stem}"),),
+    ),
     "hydrogen-drumkits": PackageSpec(note="drum machine kits: drum and cymbal one-shots", rules=_DRUM_RULES),
     "hydrogen-data": PackageSpec(note="drum machine default kits", rules=_DRUM_RULES),
     "hydrogen-drumkits-effects": PackageSpec(
@@ -329,6 +373,8 @@ PACKAGES: dict[str, PackageSpec] = {
 EXCLUDED_PACKAGES: dict[str, str] = {
     "colobot-common-sounds": "files are numbered (sound001.wav ...), names give no label",
     "xblast-tnt-sounds": "raw PCM with game-event names only",
+    "freedoom": "effects inside a Doom WAD (lumps in the DMX format), sci-fi monsters and weapons",
+    "asterisk-moh-opsound-wav": "five long hold-music pieces with no labels beyond 'music'",
     "junior-sound": "metapackage, no audio",
     "minetest-mod-throwing-arrows": "only sci-fi arrow effects",
 }
