@@ -14,7 +14,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -29,7 +29,12 @@ from .settings import MB, AppSettings
 MODEL_ID = "ltu-as"
 DEFAULT_QUESTION = "What can be heard in this recording?"  # when the last user message carries only audio
 CONTEXTS_KEPT = 8  # clips whose analysis is remembered: a multi-turn client resends the same audio each turn
-FINISH = {"eos": "stop", "max_tokens": "length", "context": "length"}
+# OpenAI has no "timeout": an answer the time limit cut short is reported as cut short ("length"); the exact
+# reason is in the non-standard ltu_as.stop_reason
+FINISH = {"eos": "stop", "max_tokens": "length", "context": "length", "timeout": "length"}
+
+
+DRAIN_FACTOR = 4  # an oversized body is read and dropped up to 4x the cap before the 413
 
 
 class ApiError(Exception):
@@ -144,20 +149,25 @@ def _get(body: dict, key: str, default):
 
 
 async def read_body(request: Request, cap: int) -> object:
-    """The JSON body, refusing (413) anything larger than `cap` bytes before it is all in memory."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > cap:
-        raise ApiError(413, f"the request is over the {cap / MB:.0f} MB limit", code="request_too_large")
+    """The JSON body, refusing (413) anything larger than `cap` bytes before it is all in memory. An oversized
+    body is read to its end (and dropped) up to DRAIN_FACTOR x `cap`, so that the client gets the 413 instead
+    of a reset connection; past that the connection is cut."""
+    too_large = ApiError(413, f"the request is over the {cap / MB:.0f} MB limit", code="request_too_large")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > cap:
-            raise ApiError(413, f"the request is over the {cap / MB:.0f} MB limit", code="request_too_large")
-        chunks.append(chunk)
+        if size > DRAIN_FACTOR * cap:
+            break
+        if size <= cap:
+            chunks.append(chunk)
+    if size > cap:
+        raise too_large
     try:
         return json.loads(b"".join(chunks))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ApiError(400, f"the body is not JSON ({error})") from None
+    except RecursionError:  # "[[[[..." nested deeper than the parser's stack
+        raise ApiError(400, "the body is not JSON this server reads (nested too deeply)") from None
 
 
 class ChatCompletions:
@@ -210,7 +220,9 @@ class ChatCompletions:
             return JSONResponse({**reply, "object": "chat.completion",
                                  "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                                               "logprobs": None, "finish_reason": finish}],
-                                 "usage": _usage(stream.stats), "ltu_as": _heard(engine, context, chat.mode)})
+                                 "usage": _usage(stream.stats),
+                                 "ltu_as": {**_heard(engine, context, chat.mode),
+                                            "stop_reason": stream.stats.stop_reason}})
         except ApiError as error:
             return error.response()
         except InputError as error:
@@ -250,6 +262,7 @@ def _heard(engine, context, mode: str) -> dict:
     """Non-standard `ltu_as` field: what the engine heard, so a client can show it."""
     return {"mode": mode, "transcript": context.transcript.text, "language": context.transcript.language,
             "events": [{"label": e.label, "score": e.score, "start": e.start, "end": e.end} for e in context.events],
+            "voice": asdict(context.voice) if context.voice else None, "instrument": context.instrument,
             "adapter_trained": engine.trained}
 
 

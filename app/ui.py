@@ -56,8 +56,8 @@ def adapter_note(engine) -> str:
     """The engine's own warning (the CLI prints the same), for the mode-independent part shown with the clip."""
     if engine is None or engine.trained:
         return ""
-    return (f"**Note:** {engine.warnings('soft')[0]}; the sound events come from an untrained tagging head. "
-            "Only the transcript carries real information: pick mode *cascade*, or train one (see README).")
+    return (f"**Note:** {engine.warnings('soft')[-1]}. Pick mode *tags* (the perception model's words) or "
+            "*cascade*, or train an adapter for this LLM (see README).")
 
 
 def models_markdown(engine, engines: Engines, choice: ModelChoice) -> str:
@@ -79,6 +79,10 @@ def heard_markdown(context) -> str:
     """Language, duration and the timed transcript."""
     t = context.transcript
     head = f"**Language:** `{t.language}` · **Duration:** {context.duration:.1f} s"
+    if context.voice and t.text:
+        head += f" · **Voice:** {context.voice.describe()}"
+    if context.instrument:
+        head += f" · **Music:** {context.instrument}"
     if not t.segments:
         return head + "\n\n*(no speech recognised)*"
     lines = "\n".join(f"- `{s.start:5.1f}–{s.end:.1f} s` {_escape(s.text)}" for s in t.segments)

@@ -45,7 +45,7 @@ def measure(engine, audio: Path, question: str) -> dict[str, float]:
     context = engine.analyze(audio)
     t = context.timings
     row = {"decode audio": t["decode"], "Whisper encoder, all layers (+ language)": t["encoder"],
-           "ASR (whisper.cpp)": t["asr"], "TLTR + projector + tagger": t["tltr"]}
+           "ASR (whisper.cpp)": t["asr"], "TLTR (perception + adapter)": t["tltr"]}
     listen = t["decode"] + t["encoder"] + t["asr"] + t["tltr"]  # every mode's analysis (the cascade's language too)
     row["listen (analyze)"] = listen
     for mode in MODES:

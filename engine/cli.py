@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from .config import MODES, EngineConfig, SamplingOptions
@@ -21,6 +22,8 @@ def _engine_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--llm", default=None, help="a GGUF file (default: SmolLM2-135M-Instruct Q4_1)")
     g.add_argument("--adapter", default=None, help="TLTR + projector safetensors (default: the trained one in weights/)")
     g.add_argument("--lora", default=None, help="a GGUF LoRA adapter for the LLM")
+    g.add_argument("--perception", default=None,
+                   help="sound-event and voice heads, safetensors (default: the one in weights/ for this Whisper)")
     g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     g.add_argument("--gpu-layers", type=int, default=None, help="llama.cpp layers on the GPU (default: all on CUDA)")
     g.add_argument("--threads", type=int, default=None, help="fixed thread count (default: the free cores, per stage)")
@@ -45,7 +48,8 @@ def _config(args: argparse.Namespace) -> EngineConfig:
     sampling = SamplingOptions(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
                                timeout=args.answer_timeout)
     return EngineConfig(whisper=args.whisper or os.environ.get("LTU_AS_WHISPER") or "base", llm=args.llm,
-                        adapter=args.adapter, lora=args.lora, mode=args.mode, device=args.device,
+                        adapter=args.adapter, lora=args.lora, perception=args.perception, mode=args.mode,
+                        device=args.device,
                         n_gpu_layers=args.gpu_layers, n_threads=args.threads,
                         llama_extra_bufts={"auto": None, "on": True, "off": False}[args.extra_bufts],
                         max_windows=args.max_windows,
@@ -140,6 +144,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
     print(f"Heard ({context.duration:.1f} s, {context.transcript.language}): {context.transcript.text or '(no speech)'}")
     if context.events:
         print("Sounds: " + ", ".join(f"{e.label} {e.score:.2f}" for e in context.events))
+    if context.voice:
+        print(f"Voice: {context.voice.describe()}")
     for warning in engine.warnings(args.mode, context):
         print(f"note: {warning}")
     print("Ask about the clip. Commands: /mode soft|tags|cascade, /reset, /quit")
@@ -237,13 +243,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=None, help="--asr: at most N clips per set")
     _engine_args(p)
     p.set_defaults(run=cmd_bench)
+    parser.add_argument("--debug", action="store_true", help="show the full traceback behind a one-line error")
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except LtuError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except ValueError as error:  # invalid option values (sampling, limits)
+    except (LtuError, ValueError) as error:  # ValueError: invalid option values (sampling, limits)
+        if args.debug:
+            traceback.print_exc()
         print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

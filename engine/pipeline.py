@@ -28,8 +28,9 @@ from .language import LanguageID
 from .llm import LLM, GenerationStats, file_sha256
 from .prompt import PROMPT_FORMAT, build_prompt, describe_audio
 from .threads import CoreMonitor
-from .tltr import AdapterDims, AdapterInfo, AudioAdapter, Event, check_pairing, load_adapter, tagged_events
-from .weights import resolve_adapter, resolve_llm, resolve_lora, resolve_whisper
+from .perception import Heard, PerceptionInfo, Voice, check_whisper, listen, load_perception
+from .tltr import AdapterDims, AdapterInfo, AudioAdapter, Event, check_pairing, load_adapter
+from .weights import resolve_adapter, resolve_llm, resolve_lora, resolve_perception, resolve_whisper
 
 PROMPT_OVERHEAD = 400  # context positions for the system text, the question, the history and the template
 
@@ -42,9 +43,11 @@ class AudioContext:
     duration: float
     transcript: Transcript
     events: list[Event]
+    voice: Voice | None  # the perception model's reading of the voice, where it hears speech
+    instrument: str | None  # and of the instrument, where it hears music
     windows: list[Window]  # every 10 s window of the clip
     window_tokens: np.ndarray  # (len(windows), 25, n_embd): each window's acoustic tokens
-    window_tags: np.ndarray  # (len(windows), labels) tagging-head probabilities
+    window_tags: np.ndarray  # (len(windows), sound classes) the perception model's sound probabilities
     window_loudness: np.ndarray  # (len(windows),) RMS of each window's loudest 100 ms
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -56,7 +59,8 @@ class AudioContext:
         return {"duration": round(self.duration, 3), "transcript": self.transcript.text,
                 "language": self.transcript.language,
                 "segments": [asdict(s) for s in self.transcript.segments],
-                "events": [asdict(e) for e in self.events]}
+                "events": [asdict(e) for e in self.events],
+                "voice": asdict(self.voice) if self.voice else None, "instrument": self.instrument}
 
 
 class AnswerStream:
@@ -98,8 +102,15 @@ class Engine:
         self.llm_sha256 = file_sha256(self.llm_path)
         adapter_path = resolve_adapter(config.adapter, self.whisper, self.llm_sha256)
         self.lora_path = resolve_lora(config.lora, adapter_path)
+        self.perception_path = resolve_perception(config.perception, self.whisper)
         device = config.torch_device
         self.features = WhisperLayerFeatures(self.whisper.hf_dir, device)
+        self.perception, self.perception_info = None, PerceptionInfo(self.whisper.id, "none")
+        if self.perception_path is not None:  # keyed to the Whisper model only: any LLM can read what it hears
+            self.perception, self.perception_info = load_perception(self.perception_path)
+            check_whisper(self.perception_info, self.perception.dims, self.whisper.id, self.features.n_layers,
+                          self.features.width, self.perception_path)
+            self.perception = self.perception.to(device)
         native.probe_whisper(self.whisper.ggml_path)  # a child process dies here, not this one
         self.cores = CoreMonitor(config.n_threads)
         self.threads = self.cores.free
@@ -126,8 +137,10 @@ class Engine:
 
     def warnings(self, mode: str, context: AudioContext | None = None) -> list[str]:
         """What a user should know about the answers in `mode`, and on `context` (the CLI and the app show them)."""
-        if self.adapter_info.trained.startswith("stage 0") and mode == "soft":
-            return ["the adapter's projector is untrained (tagging head only, stage 0): the acoustic tokens are noise"]
+        deaf = ([] if self.perception is not None else
+                [f"no perception model for Whisper {self.whisper.name}: no sound events or voice are named"])
+        if mode != "soft":
+            return deaf
         if self.trained:
             if mode == "soft" and context is not None and len(context.windows) > 1:
                 if self.config.max_windows == 1:
@@ -136,18 +149,16 @@ class Engine:
                 return [f"soft mode was trained on 10 s clips; this {context.duration:.0f} s recording gives it "
                         f"{min(len(context.windows), self.config.max_windows)} windows of acoustic tokens at once and "
                         "its answers there are unreliable (cascade and tags modes are not affected)"]
-            return []
-        pair = f"{self.whisper.id} + {self.llm_path.name}"
-        return [{"soft": f"no trained adapter for {pair}: the acoustic tokens are untrained (random projector)",
-                 "tags": f"no trained adapter for {pair}: the sound events come from an untrained tagging head",
-                 "cascade": f"no trained adapter for {pair}: the events shown come from an untrained tagging head",
-                 }[mode]]
+            return deaf
+        return deaf + [f"no trained adapter for {self.whisper.id} + {self.llm_path.name}: in soft mode the acoustic "
+                       "tokens are untrained (random projector); tags and cascade modes work with any LLM"]
 
     @property
     def models(self) -> dict:
         return {"whisper": self.whisper.id, "whisper_source": self.whisper.source, "llm": self.llm_path.name,
                 "llm_sha256": self.llm_sha256[:12], "adapter": str(self.adapter_path or "untrained (random init)"),
                 "adapter_training": self.adapter_info.trained, "lora": str(self.lora_path or "none"),
+                "perception": str(self.perception_path or "none"), "perception_training": self.perception_info.trained,
                 "device": self._device, "prompt_format": PROMPT_FORMAT}
 
     def analyze(self, source: AudioSource, progress: bool = False, sample_rate: int | None = None) -> AudioContext:
@@ -176,16 +187,23 @@ class Engine:
             transcript = self.asr(samples, progress=progress, deadline=deadline, language=language)
             timings["asr"] = time.perf_counter() - clock
             clock = time.perf_counter()
+            features = features.to(self._device)
             with torch.inference_mode():
-                tokens, tag_logits = self.adapter(features.to(self._device))
+                tokens = self.adapter(features)
+            heard = (listen(self.perception, features, [(w.start, w.end) for w in windows], self.config.event_threshold,
+                            self.config.max_events) if self.perception is not None else Heard({}, [], None, None))
             timings["tltr"] = time.perf_counter() - clock
-        window_tags = torch.softmax(tag_logits.float(), dim=-1).cpu().numpy()  # trained with softmax (tag_loss)
+        window_tags = heard.probabilities.get("sound", np.zeros((len(windows), 0), dtype=np.float32))
         digest = hashlib.sha1(samples.tobytes())
         digest.update(str(self.adapter_path).encode())
-        events = tagged_events(window_tags, [(w.start, w.end) for w in windows], self.adapter.dims.labels,
-                               self.config.event_threshold, self.config.max_events)
-        return AudioContext(digest.hexdigest()[:16], samples.size / audio_io.SAMPLE_RATE, transcript, events, windows,
-                            tokens.float().cpu().numpy(), window_tags, loudness, timings)
+        return AudioContext(digest.hexdigest()[:16], samples.size / audio_io.SAMPLE_RATE, transcript, heard.events,
+                            heard.voice, heard.instrument, windows, tokens.float().cpu().numpy(), window_tags,
+                            loudness, timings)
+
+    @property
+    def sound_labels(self) -> tuple[str, ...]:
+        """The classes of `AudioContext.window_tags` (none without a perception model)."""
+        return self.perception.dims.classes("sound") if self.perception is not None else ()
 
     def ask(self, context: AudioContext, question: str, history: Sequence[tuple[str, str]] = (),
             mode: str | None = None, sampling: SamplingOptions | None = None,
@@ -213,7 +231,9 @@ class Engine:
             timed += f"\n(the {len(kept)} of {len(segments)} speech segments nearest the question)"
         description = describe_audio(mode, context.transcript.text, timed,
                                      [(e.label, e.start, e.end) for e in context.events],
-                                     [(w.start, w.end) for w in windows])
+                                     [(w.start, w.end) for w in windows],
+                                     context.voice.describe() if context.voice and context.transcript.text else "",
+                                     context.instrument or "")
         key = f"{context.id}:{','.join(str(w.index) for w in windows)}"  # other windows: other KV positions
         prompt, _ = build_prompt(self.llm, question, history, description, key if soft else None,
                                  context.audio_tokens(windows) if soft else None, reserve=sampling.max_tokens)
@@ -229,10 +249,8 @@ class Engine:
 
 
 def _untrained_adapter(engine: Engine, n_embd: int) -> tuple[AudioAdapter, AdapterInfo]:
-    from .data.labels import SOUND_LABELS
-
     torch.manual_seed(0)  # the same random projector every run, so results are at least reproducible
-    dims = AdapterDims(engine.features.n_layers, engine.features.width, n_embd, tuple(SOUND_LABELS))
+    dims = AdapterDims(engine.features.n_layers, engine.features.width, n_embd)
     info = AdapterInfo(engine.whisper.id, engine.llm_path.name, engine.llm_sha256, PROMPT_FORMAT, "untrained")
     return AudioAdapter(dims), info
 

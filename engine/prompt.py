@@ -1,7 +1,7 @@
 """The prompt: acoustic tokens {A} first (as LTU-AS), then the chat in the GGUF's own template, whose first
-user turn carries the question {Q} and what was heard: the transcript {S}, and in `soft` and `tags` modes the
-events the TLTR's tagging head named (a 135M LLM does not learn to name 59 sound classes from the acoustic
-tokens alone in the CPU hours we train; from the tagging head's words it does)."""
+user turn carries the question {Q} and what was heard: the transcript {S}, and in `soft` and `tags` modes what
+the perception model names: the sound events, the voice, the instrument (a 135M LLM does not learn to name
+dozens of sound classes from the acoustic tokens alone in the CPU hours we train; from the heads' words it does)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ SYSTEM = ("You listen to an audio recording and answer questions about its sound
 
 
 def describe_audio(mode: str, transcript_text: str, timed_transcript: str, events: Sequence[tuple[str, float, float]],
-                   windows: Sequence[tuple[float, float]]) -> str:
-    """The text that tells the LLM what was heard; `events` are (label, start, end) from the tagging head,
-    `windows` the (start, end) of each block of acoustic tokens in `soft` mode."""
+                   windows: Sequence[tuple[float, float]], voice: str = "", instrument: str = "") -> str:
+    """The text that tells the LLM what was heard; `events` are (label, start, end) from the perception model,
+    `windows` the (start, end) of each block of acoustic tokens in `soft` mode, `voice` and `instrument` the
+    perception model's words for the voice and the music ("" when it hears none)."""
     lines = []
     if mode == "soft" and len(windows) > 1:
         spans = ", ".join(f"{a:.0f}-{b:.0f} s" for a, b in windows)
@@ -27,6 +28,10 @@ def describe_audio(mode: str, transcript_text: str, timed_transcript: str, event
     if mode in ("soft", "tags"):
         heard = ", ".join(f"{label} ({a:.0f}-{b:.0f} s)" for label, a, b in events)
         lines.append(f"Sounds: {heard or 'none recognised'}.")
+        if voice:
+            lines.append(f"Voice: {voice}.")
+        if instrument:
+            lines.append(f"Music: {instrument}.")
     if not transcript_text:
         lines.append("Speech: none.")
     elif len(windows) > 1 or timed_transcript.count("\n") > 0:

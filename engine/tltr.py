@@ -1,6 +1,7 @@
-"""Acoustic tokens {A}: the time-and-layer-wise transformer (TLTR) of Whisper-AT / LTU-AS, the projector
-to the LLM's embedding width, and the sound-event tagging head; saved as safetensors with metadata that
-names the models they were trained with, and refused when paired with others."""
+"""Acoustic tokens {A}: the time-and-layer-wise transformer (TLTR) of Whisper-AT / LTU-AS and the projector to
+the LLM's embedding width; saved as safetensors with metadata that names the models they were trained with,
+and refused when paired with others. What is heard in words (sound events, voice) comes from the perception
+model (perception.py), which shares the TLTR architecture but not the LLM."""
 
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ class AdapterDims:
     n_layers: int  # Whisper encoder blocks (6 tiny/base)
     whisper_width: int  # Whisper d_model (384 tiny, 512 base)
     n_embd: int  # the LLM's embedding width (576 SmolLM2-135M)
-    labels: tuple[str, ...]  # the tagging head's classes
     width: int = 512  # TLTR width ("tl_down_tr_512_1_8" in Whisper-AT)
     time_heads: int = 1
     layer_heads: int = 8
@@ -49,11 +49,11 @@ class TLTR(nn.Module):
     """(batch, layers, time, whisper_width) -> (batch, time, width): attention over time within each layer,
     then over layers at each time step, then the mean over layers."""
 
-    def __init__(self, dims: AdapterDims):
+    def __init__(self, whisper_width: int, width: int, time_heads: int, layer_heads: int):
         super().__init__()
-        self.down = nn.Sequential(nn.LayerNorm(dims.whisper_width), nn.Linear(dims.whisper_width, dims.width))
-        self.time_block = ResidualAttentionBlock(dims.width, dims.time_heads)
-        self.layer_block = ResidualAttentionBlock(dims.width, dims.layer_heads)
+        self.down = nn.Sequential(nn.LayerNorm(whisper_width), nn.Linear(whisper_width, width))
+        self.time_block = ResidualAttentionBlock(width, time_heads)
+        self.layer_block = ResidualAttentionBlock(width, layer_heads)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         batch, layers, time, _ = features.shape
@@ -63,25 +63,23 @@ class TLTR(nn.Module):
 
 
 class AudioAdapter(nn.Module):
-    """TLTR + projector (LayerNorm without affine + Linear, as LTU-AS) + tagging head."""
+    """TLTR + projector (LayerNorm without affine + Linear, as LTU-AS)."""
 
     def __init__(self, dims: AdapterDims):
         super().__init__()
         self.dims = dims
-        self.tltr = TLTR(dims)
+        self.tltr = TLTR(dims.whisper_width, dims.width, dims.time_heads, dims.layer_heads)
         self.projector = nn.Sequential(nn.LayerNorm(dims.width, elementwise_affine=False), nn.Linear(dims.width, dims.n_embd))
-        self.tagger = nn.Sequential(nn.LayerNorm(dims.width), nn.Linear(dims.width, len(dims.labels)))
 
-    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """features (batch, layers, 25, whisper_width) -> tokens (batch, 25, n_embd), tag logits (batch, labels)."""
-        hidden = self.tltr(features)
-        return self.projector(hidden), self.tagger(hidden.mean(dim=1))
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """features (batch, layers, 25, whisper_width) -> acoustic tokens (batch, 25, n_embd)."""
+        return self.projector(self.tltr(features))
 
 
 @dataclass(frozen=True)
 class Event:
     label: str
-    score: float  # the tagging head's highest probability over the span
+    score: float  # the sound head's highest probability over the span
     start: float  # seconds
     end: float
 
@@ -119,37 +117,56 @@ class AdapterInfo:
     trained: str  # what training it had ("untrained" for a fresh init)
 
 
-def save_adapter(adapter: AudioAdapter, info: AdapterInfo, path: Path, dtype: torch.dtype = torch.float32) -> None:
-    """`dtype=torch.float16` halves a shipped file; loading casts back to the module's float32."""
+def save_module(module: nn.Module, metadata: dict[str, str], path: Path, dtype: torch.dtype = torch.float32) -> None:
+    """A module's weights and string metadata as safetensors, written atomically; `dtype=torch.float16` halves a
+    shipped file (loading casts back to float32)."""
     from safetensors.torch import save_file
 
-    metadata = {"format": ADAPTER_FORMAT, "dims": json.dumps(asdict(adapter.dims)), **asdict(info)}
-    state = {k: v.detach().to(dtype).contiguous().cpu() for k, v in adapter.state_dict().items()}
+    state = {k: v.detach().to(dtype).contiguous().cpu() for k, v in module.state_dict().items()}
     tmp = Path(path).with_suffix(".tmp")
     save_file(state, str(tmp), metadata=metadata)
     tmp.replace(path)
 
 
-def load_adapter(path: Path) -> tuple[AudioAdapter, AdapterInfo]:
+def read_module(path: Path, file_format: str, what: str, parse):
+    """(parse(metadata), metadata, float32 tensors) of a safetensors file of `file_format`; anything unreadable
+    (not safetensors, another format, bad metadata) is one ModelError line naming `what`."""
     from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
-            if metadata.get("format") != ADAPTER_FORMAT:
-                raise ModelError(f"{path} is not an LTU-AS adapter file (format {metadata.get('format')!r})")
-            dims_dict = json.loads(metadata["dims"])
-            dims = AdapterDims(**{**dims_dict, "labels": tuple(dims_dict["labels"])})
-            state = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, KeyError, TypeError, json.JSONDecodeError) as error:
-        raise ModelError(f"cannot read adapter {path}: {str(error).splitlines()[0]}") from None
-    adapter = AudioAdapter(dims)
+            if metadata.get("format") != file_format:
+                raise ModelError(f"{path} is not an LTU-AS {what} (format {metadata.get('format')!r})")
+            parsed = parse(metadata)
+            return parsed, metadata, {k: f.get_tensor(k).float() for k in f.keys()}
+    except (SafetensorError, OSError, KeyError, TypeError, ValueError) as error:
+        raise ModelError(f"cannot read {what} {path}: {str(error).splitlines()[0]}") from None
+
+
+def load_state(module: nn.Module, state: dict[str, torch.Tensor], path: Path, what: str) -> nn.Module:
     try:
-        adapter.load_state_dict(state, strict=True)
+        module.load_state_dict(state, strict=True)
     except RuntimeError as error:
-        raise ModelError(f"adapter {path} does not match its own dimensions: {str(error).splitlines()[0]}") from None
-    info = AdapterInfo(**{k: metadata.get(k, "") for k in AdapterInfo.__dataclass_fields__})
-    return adapter.eval(), info
+        raise ModelError(f"{what} {path} does not match its own dimensions: {str(error).splitlines()[0]}") from None
+    return module.eval()
+
+
+def save_adapter(adapter: AudioAdapter, info: AdapterInfo, path: Path, dtype: torch.dtype = torch.float32) -> None:
+    metadata = {"format": ADAPTER_FORMAT, "dims": json.dumps(asdict(adapter.dims)), **asdict(info)}
+    save_module(adapter, metadata, path, dtype)
+
+
+def load_adapter(path: Path) -> tuple[AudioAdapter, AdapterInfo]:
+    def parse(metadata: dict) -> AdapterDims:
+        raw = json.loads(metadata["dims"])
+        return AdapterDims(**{k: v for k, v in raw.items() if k in AdapterDims.__dataclass_fields__})
+
+    dims, metadata, state = read_module(path, ADAPTER_FORMAT, "adapter file", parse)
+    # files written before the perception model carried a tagging head: the perception file replaces it
+    state = {k: v for k, v in state.items() if not k.startswith("tagger.")}
+    adapter = load_state(AudioAdapter(dims), state, path, "adapter file")
+    return adapter, AdapterInfo(**{k: metadata.get(k, "") for k in AdapterInfo.__dataclass_fields__})
 
 
 def check_pairing(info: AdapterInfo, dims: AdapterDims, whisper: str, n_layers: int, whisper_width: int,

@@ -223,12 +223,25 @@ def resolve_adapter(spec: str | None, whisper: WhisperWeights, llm_sha256: str) 
         return explicit
     from safetensors import safe_open
 
-    for path in sorted(REPO_WEIGHTS.glob("*.safetensors")):
+    for path in sorted(REPO_WEIGHTS.glob("ltu-as_*.safetensors")):
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
         if meta.get("whisper") == whisper.id and meta.get("llm_sha256") == llm_sha256:
             return path
     return None
+
+
+def perception_stem(whisper_name: str) -> str:
+    return f"perception_whisper-{whisper_name}"
+
+
+def resolve_perception(spec: str | None, whisper: WhisperWeights) -> Path | None:
+    """An explicit perception file, else the one in weights/ trained on this Whisper model, else None."""
+    explicit = _explicit(spec, "LTU_AS_PERCEPTION", "perception model")
+    if explicit:
+        return explicit
+    path = REPO_WEIGHTS / f"{perception_stem(whisper.name)}.safetensors"
+    return path if path.is_file() else None
 
 
 def resolve_lora(spec: str | None, adapter: Path | None) -> Path | None:
@@ -267,8 +280,11 @@ def report(whisper: str | None = None, llm: str | None = None, verify: bool = Fa
         try:
             w = resolve_whisper(whisper, convert=False)
             adapter = resolve_adapter(None, w, llm_sha)
-            rows.append(("adapter (TLTR + projector + tagger)", str(adapter) if adapter else "none trained for this pair",
-                         "weights/" if adapter else "soft mode uses an untrained projector; tags mode untrained"))
+            perception = resolve_perception(None, w)
+            rows.append(("perception (TLTR + sound and voice heads)", str(perception) if perception else "none",
+                         f"for Whisper {w.name}, any LLM" if perception else "no sound events or voice are named"))
+            rows.append(("adapter (TLTR + projector)", str(adapter) if adapter else "none trained for this pair",
+                         "weights/" if adapter else "soft mode uses an untrained projector"))
             lora = resolve_lora(None, adapter)
             rows.append(("lora", str(lora) if lora else "none", "weights/" if lora else "the LLM runs as shipped"))
         except ModelError:

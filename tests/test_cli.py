@@ -23,7 +23,7 @@ def test_ask_json_has_every_field(mixed_clip):
     result = cli("ask", str(mixed_clip), "What is said, and what else can be heard?", "--json", "--max-tokens", "40")
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
-    assert {"answer", "transcript", "language", "segments", "events", "mode", "timings", "models"} <= set(out)
+    assert {"answer", "transcript", "language", "segments", "events", "voice", "mode", "timings", "models"} <= set(out)
     assert out["answer"] and "fox" in out["transcript"].lower() and out["mode"] == "soft"
     assert all({"label", "score", "start", "end"} <= set(e) for e in out["events"])
     assert {"decode", "asr", "encoder", "tltr", "prefill", "first_token", "load"} <= set(out["timings"])
@@ -76,6 +76,13 @@ def test_bad_input_exits_2_with_one_line(tmp_path, name, make, message):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_debug_shows_the_traceback_behind_the_line(tmp_path):
+    result = cli("--debug", "ask", str(tmp_path / "missing.wav"), "What is this?", timeout=120)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and "Traceback" in result.stderr
+    assert lines[-1].startswith("error: ") and "not found" in lines[-1]
 
 
 def test_bad_options_exit_2(speech_clip):

@@ -59,8 +59,8 @@ def test_end_to_end_speech_over_sound(engine, mixed_clip):
     assert context.transcript.language == "en"
     assert context.transcript.segments and context.transcript.segments[-1].end <= 10.5
     assert context.window_tokens.shape == (1, TOKENS_PER_WINDOW, engine.llm.n_embd)
-    assert context.window_tags.shape == (1, len(engine.adapter.dims.labels))
-    assert all(0 <= e.score <= 1 and e.label in engine.adapter.dims.labels for e in context.events)
+    assert context.window_tags.shape == (1, len(engine.sound_labels)) and len(engine.sound_labels) > 50
+    assert all(0 <= e.score <= 1 and e.label in engine.sound_labels for e in context.events)
     assert set(context.timings) == {"decode", "asr", "encoder", "tltr"}
     for mode in ("soft", "tags", "cascade"):
         stream = engine.ask(context, "What is said in the recording?", mode=mode)
@@ -164,7 +164,7 @@ def test_events_are_spans_of_windows_above_the_threshold_and_reach_soft_and_tags
 def test_adapter_for_other_models_is_refused(engine, tmp_path):
     from engine.tltr import AdapterDims, AdapterInfo, AudioAdapter, check_pairing, load_adapter, save_adapter
 
-    dims = AdapterDims(engine.features.n_layers, engine.features.width, 640, ("dog barking",))
+    dims = AdapterDims(engine.features.n_layers, engine.features.width, 640)
     path = tmp_path / "gemma-adapter.safetensors"
     save_adapter(AudioAdapter(dims), AdapterInfo(engine.whisper.id, "other.gguf", "0" * 64, "ltu-as-chat/1", "stage1"), path)
     adapter, info = load_adapter(path)
@@ -187,3 +187,39 @@ def test_language_comes_from_the_shared_encoder_pass_and_agrees_with_whisper_cpp
         own = engine.asr(audio_io.load_audio(path))  # whisper.cpp detecting it with an encoder pass of its own
         assert own.language == expected
         assert {"park", "parque"} & _words(context.transcript.text), context.transcript.text
+
+
+def _requantized(source, target):
+    """A GGUF no adapter was trained for: the default LLM requantized to Q8_0 (other weights, other checksum)."""
+    import ctypes
+
+    import llama_cpp
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype, params.allow_requantize, params.nthread = llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0, True, 1
+    assert llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), ctypes.byref(params)) == 0
+    return target
+
+
+def test_tags_mode_with_an_unpaired_gguf_answers_with_the_heads_words(engine, clip_dir, mixed_clip):
+    """The perception model is keyed to Whisper alone: an LLM it was never paired with gets its words in `tags`
+    mode (and `soft` says it has no adapter for it)."""
+    from engine.config import EngineConfig
+    from engine.pipeline import Engine
+
+    other = _requantized(engine.llm_path, clip_dir / "other-llm.Q8_0.gguf")
+    unpaired = Engine(EngineConfig(llm=str(other)))
+    try:
+        assert unpaired.adapter_path is None and unpaired.lora_path is None
+        assert unpaired.perception_path == engine.perception_path is not None
+        assert unpaired.warnings("tags") == [] and unpaired.warnings("cascade") == []
+        assert any("tags and cascade modes work with any LLM" in w for w in unpaired.warnings("soft"))
+        context = unpaired.analyze(clips.sound("beeps", clip_dir / "beeps-only.wav"))
+        assert context.events, "the perception model named nothing"
+        top = context.events[0].label
+        answer = unpaired.ask(context, "Which sound can be heard? Name it.", mode="tags",
+                              sampling=SamplingOptions(temperature=0.0, max_tokens=40)).read()
+        print(f"unpaired GGUF, tags mode: events {[e.label for e in context.events]}; answer {answer!r}")
+        assert _words(top) & _words(answer), (top, answer)
+    finally:
+        unpaired.llm.close()

@@ -439,14 +439,13 @@ class _Payload:
 @pytest.fixture(scope="module")
 def model_files(tmp_path_factory):
     """Hostile model files: not a GGUF, a GGUF header over noise, an adapter for another LLM, a pickle."""
-    from engine.data.labels import SOUND_LABELS
     from engine.prompt import PROMPT_FORMAT
     from engine.tltr import AdapterDims, AdapterInfo, AudioAdapter, save_adapter
 
     root = tmp_path_factory.mktemp("models")
     (root / "notes.gguf").write_text("not a model\n" * 100)
     (root / "noise.gguf").write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 2**40, 2**40) + os.urandom(4096))
-    dims = AdapterDims(6, 512, 960, tuple(SOUND_LABELS), width=64)  # another LLM's width (SmolLM2-360M)
+    dims = AdapterDims(6, 512, 960, width=64)  # another LLM's width (SmolLM2-360M)
     info = AdapterInfo("base:000000000000", "SmolLM2-360M-Instruct.gguf", "0" * 64, PROMPT_FORMAT, "stage2")
     save_adapter(AudioAdapter(dims), info, root / "other_llm.safetensors")
     marker = root / "unpickled"
@@ -462,6 +461,8 @@ def model_files(tmp_path_factory):
     ("--llm", "missing.gguf", "not found"),
     ("--adapter", "other_llm.safetensors", "does not fit"),
     ("--adapter", "pickle.safetensors", "cannot read adapter"),
+    ("--perception", "pickle.safetensors", "cannot read perception file"),
+    ("--perception", "other_llm.safetensors", "not an LTU-AS perception file"),
 ])
 def test_cli_bad_model_files_exit_2(model_files, corpus, option, file, message, private_tmp):
     result = cli("ask", str(corpus["float32.wav"]), QUESTION, option, str(model_files / file), "--max-tokens", "4",
@@ -739,6 +740,16 @@ def test_sizes_are_capped(server):
                           headers={"content-type": "application/json"})
     assert response.status_code == 413 and response.json()["error"]["code"] == "request_too_large"
     assert time.perf_counter() - started < 30
+    body = b'{"model": "ltu-as", "messages": "' + b"A" * (60 * 2**20) + b'"}'  # 60 MB: read, dropped, refused
+    response = httpx.post(f"{server.url}/v1/chat/completions", content=body, timeout=120,
+                          headers={"content-type": "application/json"})
+    assert response.status_code == 413 and response.json()["error"]["code"] == "request_too_large"
+
+
+def test_deeply_nested_json_is_a_400(server):
+    response = httpx.post(f"{server.url}/v1/chat/completions", content=b"[" * 5000, timeout=60,
+                          headers={"content-type": "application/json"})
+    assert response.status_code == 400 and "nested too deeply" in response.json()["error"]["message"]
 
 
 def test_binds_loopback_by_default(server):

@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--llm", default=None, help="LLM GGUF path (default: the embedded one)")
     parser.add_argument("--adapter", default=None, help="adapter safetensors (default: the matching one in weights/)")
     parser.add_argument("--lora", default=None, help="LoRA GGUF (default: the one beside the adapter)")
+    parser.add_argument("--perception", default=None, help="perception safetensors (default: the one in weights/)")
     parser.add_argument("--max-tokens", type=int, default=None,
                         help="answer length limit (default: the engine's, 200); the other sampling options stay "
                              "the engine defaults")
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     from .sets import all_sets
 
     config = EngineConfig(whisper=args.whisper, llm=args.llm, adapter=args.adapter, lora=args.lora,
-                          n_threads=args.threads, max_windows=args.max_windows)
+                          perception=args.perception, n_threads=args.threads, max_windows=args.max_windows)
     if args.max_tokens is not None:
         config = config.replace(sampling=dataclasses.replace(config.sampling, max_tokens=args.max_tokens))
     runner = Runner(config, args.cache or default_cache(), progress=not args.quiet)

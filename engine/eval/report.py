@@ -8,11 +8,12 @@ import subprocess
 from collections import defaultdict
 from pathlib import Path
 
+from .. import native
 from . import tasks as task_rules
 from .run import MODE_INPUTS, MODES, Results, Row
 from .tasks import TASKS
 
-REFERENCE_MODES = ("whisper", "tagging head")  # the listening stages' own outputs, beside the LLM's answers
+REFERENCE_MODES = ("whisper", "perception")  # the listening stages' own outputs, beside the LLM's answers
 PAPER_DIFFERENCES = (
     "Models: Whisper base and SmolLM2-135M-Instruct (Q4_1, llama.cpp) instead of Whisper large and LLaMA-7B; "
     "the TLTR/projector layout and the 25 acoustic tokens per 10 s window are LTU-AS's.",
@@ -68,12 +69,12 @@ def ablation(results: Results) -> tuple[list[str], list[list[str]]]:
     modes = _mode_order(results)
     cells: dict[tuple[str, str, str], dict[str, Row]] = defaultdict(dict)
     for r in results.rows:
-        if r.task in TASKS and (r.metric == TASKS[r.task].headline or (r.task == "sound" and r.mode == "tagging head"
+        if r.task in TASKS and (r.metric == TASKS[r.task].headline or (r.task == "sound" and r.mode == "perception"
                                                                         and r.metric == "tagging top-1 accuracy")):
             cells[(r.task, TASKS[r.task].headline, r.source)][r.mode] = r
     rows = []
     for (task, metric, source), by_mode in cells.items():
-        if set(by_mode) <= set(REFERENCE_MODES):  # the tagging head on a set the task itself does not use
+        if set(by_mode) <= set(REFERENCE_MODES):  # the perception model on a set the task itself does not use
             continue
         n = max(r.n for r in by_mode.values())
         note = "higher is better" if TASKS[task].higher_is_better else "lower is better"
@@ -205,7 +206,9 @@ def markdown(results: Results, command: str, code: str, plots: list[str], reliab
         "",
         f"- Models (`engine.models`): Whisper `{m.get('whisper')}` ({m.get('whisper_source')}); LLM `{m.get('llm')}` "
         f"(sha256 {m.get('llm_sha256')}); adapter `{m.get('adapter')}` (training: {m.get('adapter_training')}, "
-        f"sha256 {ident['adapter_sha256'] or '-'}); LoRA `{m.get('lora')}`; device {m.get('device')}; "
+        f"sha256 {ident['adapter_sha256'] or '-'}); LoRA `{m.get('lora')}`; perception `{m.get('perception')}` "
+        f"(training: {m.get('perception_training')}, sha256 {ident.get('perception_sha256') or '-'}); "
+        f"device {m.get('device')}; "
         f"prompt format `{m.get('prompt_format')}`.",
         f"- Sampling: {_sampling_origin(sp)}: temperature {sp['temperature']}, top-p {sp['top_p']}, "
         f"top-k {sp['top_k']}, repetition penalty {sp['repeat_penalty']}, at most {sp['max_tokens']} tokens, "
@@ -215,7 +218,8 @@ def markdown(results: Results, command: str, code: str, plots: list[str], reliab
         f"- Answer to class: {s['embedder']}, cosine similarity.",
         f"- Answers: {results.answered} generated in this run, {results.cached} from the cache (same model versions, "
         "same question, same clip audio).",
-        f"- Machine: threads {s['threads']}, 1-minute load average {s['load_average_at_start']} at the start and "
+        f"- Machine: {native.cpu().summary()}; {s['threads']}, "
+        f"1-minute load average {s['load_average_at_start']} at the start and "
         f"{s['load_average_at_end']} at the end of the run (other work shares the CPU: latencies are upper bounds); "
         "cost numbers are from this run.",
         "",
@@ -240,7 +244,7 @@ def markdown(results: Results, command: str, code: str, plots: list[str], reliab
     lines += ["", "## Results", "",
               "One row per number: task, metric, evaluation set (source), clips scored (n), mode. Modes: "
               + "; ".join(f"`{k}` = {v}" for k, v in MODE_INPUTS.items())
-              + "; `whisper` = Whisper's own transcript; `tagging head` = the adapter's tagging head (window_tags).",
+              + "; `whisper` = Whisper's own transcript; `perception` = the perception model's own heads (sound: window_tags; gender, rate: its voice reading; instrument: its music reading).",
               ""]
     lines += _table(["task", "metric", "source", "n", "mode", "value"],
                     [[r.task, r.metric, r.source, str(r.n), r.mode, fmt(r.value)] for r in results.rows])

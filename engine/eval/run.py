@@ -29,7 +29,7 @@ from ..config import EngineConfig
 from ..data.labels import SOUND_LABELS
 from ..llm import file_sha256
 from ..prompt import PROMPT_FORMAT
-from ..weights import cache_dir, resolve_adapter, resolve_llm, resolve_lora, resolve_whisper
+from ..weights import cache_dir, resolve_adapter, resolve_llm, resolve_lora, resolve_perception, resolve_whisper
 from .match import EMBEDDER, Embedder
 from .sets import EvalClip, EvalSet, all_sets, file_sha1
 from .tasks import TASKS, Item, tagging_scores, whisper_wer
@@ -41,9 +41,10 @@ MODES: dict[str, tuple[str, bool]] = {  # variant -> (engine mode, keep the tran
     "tags": ("tags", True),
     "cascade": ("cascade", True),
 }
-MODE_INPUTS = {"soft": "{A} acoustic tokens + tagging-head event names + {S} transcript",
-               "soft-no-transcript": "{A} acoustic tokens + tagging-head event names",
-               "tags": "{S} transcript + tagging-head event names", "cascade": "{S} transcript only"}
+WORDS = "the perception model's words (sound events, voice, instrument)"
+MODE_INPUTS = {"soft": f"{{A}} acoustic tokens + {WORDS} + {{S}} transcript",
+               "soft-no-transcript": f"{{A}} acoustic tokens + {WORDS}",
+               "tags": f"{{S}} transcript + {WORDS}", "cascade": "{S} transcript only"}
 ALL_TASKS = (*TASKS, "cost")
 COST_QUESTION = "What is said, and what else can be heard?"
 COST_CLIPS = 4  # clips per mode for the cost measurement (fewer with --limit)
@@ -63,12 +64,15 @@ def model_identity(config: EngineConfig) -> dict:
     llm_sha = file_sha256(llm_path)
     adapter = resolve_adapter(config.adapter, whisper, llm_sha)
     lora = resolve_lora(config.lora, adapter)
+    perception = resolve_perception(config.perception, whisper)
     return {
         "whisper": whisper.id,
         "llm": llm_path.name, "llm_sha256": llm_sha[:16],
         "adapter": adapter.name if adapter else "untrained (random init, seed 0)",
         "adapter_sha256": file_sha256(adapter)[:16] if adapter else "",
         "lora": lora.name if lora else "none", "lora_sha256": file_sha256(lora)[:16] if lora else "",
+        "perception": perception.name if perception else "none",
+        "perception_sha256": file_sha256(perception)[:16] if perception else "",
         "prompt_format": PROMPT_FORMAT,
         "analysis": {k: getattr(config, k) for k in ("max_windows", "max_events", "event_threshold", "language")},
         "sampling": dataclasses.asdict(config.sampling),
@@ -113,7 +117,7 @@ class Row:
     metric: str
     source: str  # eval set name
     n: int  # clips scored
-    mode: str  # ablation variant, or "whisper" / "tagging head" for the listening stages' own outputs
+    mode: str  # ablation variant, or "whisper" / "perception" for the listening stages' own outputs
     value: float
 
     def to_dict(self) -> dict:
@@ -201,8 +205,10 @@ class Runner:
             if analysis is None:
                 analysis = {"transcript": context.transcript.text, "language": context.transcript.language,
                             "tags": {label: round(float(p), 5) for label, p in
-                                     zip(self.engine.adapter.dims.labels, context.window_tags.max(axis=0))},
+                                     zip(self.engine.sound_labels, context.window_tags.max(axis=0))},
                             "events": [e.label for e in context.events], "timings": context.timings,
+                            "voice": dataclasses.asdict(context.voice) if context.voice else None,
+                            "instrument": context.instrument,
                             "date": _now()}
                 self.cache.put("analyses", akey, analysis)
         for question, mode in missing:
@@ -280,12 +286,21 @@ class Runner:
                     analyses = [Item(c, "", "", "", outputs[(name, c.id)]["analysis"]["transcript"],
                                      _tag_vector(outputs[(name, c.id)]["analysis"])) for c in clips]
                     results.rows.append(Row("asr", "WER", name, len(clips), "whisper", whisper_wer(analyses)))
-        if "sound" in tasks:  # the tagging head alone, on every set this run listened to
+        if "sound" in tasks:  # the perception model's sound head alone, on every set this run listened to
             for name, clips in plan.items():
                 if clips:
                     analyses = [Item(c, "", "", "", "", _tag_vector(outputs[(name, c.id)]["analysis"])) for c in clips]
                     for metric, value in tagging_scores(analyses).items():
-                        results.rows.append(Row("sound", metric, name, len(clips), "tagging head", value))
+                        results.rows.append(Row("sound", metric, name, len(clips), "perception", value))
+        for task, key in (("gender", "gender"), ("rate", "rate"), ("instrument", "instrument")):
+            if task not in tasks:  # the perception model's own reading of the voice and the music
+                continue
+            for name, clips in plan.items():
+                labelled = [c for c in clips if key in c.labels]
+                if labelled and sets[name].kind in TASKS[task].kinds:
+                    heard = [_heard(outputs[(name, c.id)]["analysis"], key) for c in labelled]
+                    value = float(np.mean([h == c.labels[key] for h, c in zip(heard, labelled)]))
+                    results.rows.append(Row(task, "accuracy", name, len(labelled), "perception", value))
         if "cost" in tasks:
             source = next((n for n in ("val-mix", "flite-deb-mix") if n in results.sets), None)
             if source is None:
@@ -337,8 +352,15 @@ class Runner:
         return rows
 
 
+def _heard(analysis: dict, field: str) -> str | None:
+    """What the perception model read: the voice's gender or rate, or the instrument."""
+    if field == "instrument":
+        return analysis.get("instrument")
+    return (analysis.get("voice") or {}).get(field)
+
+
 def _tag_vector(analysis: dict) -> np.ndarray:
-    """The tagging head's probabilities in SOUND_LABELS order (0 for a label the adapter does not have)."""
+    """The perception model's sound probabilities in SOUND_LABELS order (0 for a label it does not have)."""
     return np.array([analysis["tags"].get(label, 0.0) for label in SOUND_LABELS])
 
 

@@ -7,7 +7,7 @@ asr          "Can you identify the spoken text?" (LTU-AS). The longest double-qu
              one, else the whole answer, against the reference: corpus WER after `text.normalize`. Whisper's own
              transcript is scored the same way ("whisper" rows).
 sound        "Write an audio caption describing the sound." (LTU-AS). The caption's closest SOUND_LABELS name by
-             embedding cosine = the prediction. The tagging head's own top-1 and mAP come from window_tags
+             embedding cosine = the prediction. The perception model's own top-1 and mAP come from window_tags
              (max over windows), on every set: targets are the event, "speech", "music", or speech + event.
 gender       "What is the gender of the speaker?" Rule: the first gender word (female/woman/girl/lady/she/her vs
              male/man/boy/gentleman/he/his/him); no gender word: the closer of "male"/"female" by embedding.
@@ -251,7 +251,7 @@ def average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
 
 
 def sound_labels(clip: EvalClip) -> list[str]:
-    """The tagging head's targets for a clip: its event, "speech", "music", or speech + the event."""
+    """The sound head's targets for a clip: its event, "speech", "music", or speech + the event."""
     if clip.kind == "event":
         return [clip.labels["label"]]
     if clip.kind == "speech":
@@ -262,7 +262,7 @@ def sound_labels(clip: EvalClip) -> list[str]:
 
 
 def tagging_scores(items: Sequence[Item]) -> dict[str, float]:
-    """The tagging head: top-1 accuracy (its strongest class is one of the clip's labels), and mAP over the
+    """The sound head: top-1 accuracy (its strongest class is one of the clip's labels), and mAP over the
     classes that are present in some clips and absent from others (a class in every clip has AP 1 whatever the
     scores; such sets report top-1 only)."""
     tags = np.stack([i.tags for i in items])

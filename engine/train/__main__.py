@@ -1,4 +1,6 @@
-"""python -m engine.train --stage N [...]: one stage of the curriculum; `--stage all` runs 0-3 and ships."""
+"""python -m engine.train --stage N [...]: one stage of the curriculum, then ships it (stage 0: the perception
+model, weights/perception_whisper-<name>.safetensors; stages 1-3: the LLM adapter and LoRA); `--stage all` runs
+0-3 and ships both."""
 
 import argparse
 import sys
@@ -30,7 +32,7 @@ def main(argv=None) -> int:
         options.pop("out", None)
         cfg = TrainConfig(stage=stage, **options, **({"out": args.out} if args.out else {}))
         train(cfg)
-    ship(cfg)
+    ship(cfg, stages)
     return 0
 
 

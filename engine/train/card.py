@@ -15,13 +15,13 @@ def write_card(path: Path, stem: str, logs: dict, manifest: dict, info: dict) ->
              "`python -m engine.train --stage all` (it builds the data first when the cache has none).", "",
              f"- Whisper: `{info['whisper']}`; LLM: `{info['llm']}` (sha256 `{info['llm_sha256'][:12]}`); "
              f"prompt format `{info['prompt_format']}`", f"- Training: {info['trained']}",
-             f"- Files: `{stem}.safetensors` (TLTR + projector + tagging head)"
+             f"- Files: `{stem}.safetensors` (TLTR + projector)"
              + (f", `{stem}.lora.gguf` (LoRA r {info['lora_r']}, alpha {info['lora_alpha']}, q/v)"
                 if info.get("lora") else ""),
              "- Sampling: class-balanced within each task (every sound class as often as the commonest; "
-             "tasks keep their natural share); tagging loss: softmax cross-entropy over the labels",
-             "- Prompt: 25 acoustic tokens, then the chat; its first turn names the events the tagging head hears "
-             "in the same forward pass (as the engine does at inference), the transcript, and the question",
+             "tasks keep their natural share)",
+             "- Prompt: 25 acoustic tokens, then the chat; its first turn names the events the perception model "
+             "hears (as the engine does at inference), the transcript, and the question",
              f"- Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "", "## Data", ""]
     clips, records = manifest.get("clips", {}), manifest.get("records", {})
     lines += ["Built offline by `python -m engine.data build` from Debian packages' sound effects, espeak-ng speech, "
@@ -48,4 +48,35 @@ def write_card(path: Path, stem: str, logs: dict, manifest: dict, info: dict) ->
     lines += ["", f"![losses]({stem}.losses.png)", "",
               "Validation metrics per task and mode (sound events in `soft` vs `tags` vs `cascade`, answer WER, "
               "tagging mAP) come from `python -m engine.eval`: see [docs/RESULTS.md](../docs/RESULTS.md).", ""]
+    path.write_text("\n".join(lines))
+
+
+def write_perception_card(path: Path, stem: str, rows: list[dict], manifest: dict, info: dict, dims: dict,
+                          features: dict) -> None:
+    """The perception model's card: its heads, data, views, training time and validation per head."""
+    clips = manifest.get("clips", {})
+    last = next((r for r in reversed(rows) if "val_mAP" in r), {})
+    val = "\n".join(f"| {k.removeprefix('val_')} | {f'{v:.3f}' if isinstance(v, float) else v} |"
+                    for k, v in last.items() if k.startswith("val_"))
+    heads = "; ".join(f"{name} ({len(classes)}: {', '.join(classes[:6])}{' ...' if len(classes) > 6 else ''})"
+                      for name, classes in dims["heads"])
+    lines = [f"# Perception model: `{stem}`", "",
+             "Written by `python -m engine.train --stage 0` (do not edit by hand). One file per Whisper model, used "
+             "with any LLM: the sound events and the voice that `tags` mode writes into the prompt, and that the "
+             "LLM stages train with.", "",
+             f"- Whisper: `{info['whisper']}`; training: {info['trained']}",
+             f"- Heads: {heads}",
+             "- Sound classes carry their AudioSet name (the file's metadata, `audioset`)",
+             "- Views per clip (engine/data/augment.py): " + json.dumps(features.get("views_per_kind", {})),
+             f"- Data build: {manifest.get('build_seconds')} s; feature cache: {features.get('views')} views "
+             f"({features.get('seconds', '?')} s to compute here); training: {rows[-1].get('seconds', 0):.0f} s "
+             f"for {len(rows)} steps; CPU: {features.get('cpu', '?')}",
+             f"- Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "", "## Data", "",
+             f"- clips: {clips.get('total')} ({clips.get('hours')} h); per kind and split: "
+             f"`{json.dumps(clips.get('per_kind_split', {}))}`",
+             f"- event clips per package: `{json.dumps(clips.get('event_per_package', {}))}`",
+             f"- licences per package: `{json.dumps(manifest.get('licences', {}))}`",
+             "- validation: the data builder's split by source recording, and whole packages never trained on "
+             "(`engine/data/split.py` VALIDATION_PACKAGES): `new_source` below", "",
+             "## Validation (last evaluation)", "", "| metric | value |", "|---|---|", val, ""]
     path.write_text("\n".join(lines))

@@ -1,6 +1,5 @@
-"""Training examples: the data builder's records -> tagging targets (stage 0) and token sequences laid out
-exactly as the engine prompts at inference: [25 acoustic vectors] + chat tokens (with the events the tagging
-head names) + answer tokens."""
+"""Training examples: the data builder's records -> token sequences laid out exactly as the engine prompts at
+inference: [25 acoustic vectors] + chat tokens (with the events the perception model names) + answer tokens."""
 
 from __future__ import annotations
 
@@ -13,7 +12,6 @@ from pathlib import Path
 import torch
 
 from ..audio import WINDOW_SECONDS
-from ..data.labels import SOUND_LABELS
 from ..llm import LLM
 from ..prompt import chat_messages, describe_audio
 from ..tltr import Event
@@ -40,22 +38,10 @@ def load_records(data_dir: Path, split: str) -> list[dict]:
     return json.loads(path.read_text())
 
 
-def sound_labels(clip: dict) -> list[str]:
-    """The tagging head's targets for one clip."""
-    kind, labels = clip["kind"], clip["labels"]
-    if kind == "event":
-        return [labels["label"]]
-    if kind == "speech":
-        return ["speech"]
-    if kind == "music":
-        return ["music"]
-    return list(labels["sound_labels"])  # mixtures: speech + the event
-
-
-def multi_hot(labels: list[str]) -> torch.Tensor:
-    target = torch.zeros(len(SOUND_LABELS))
+def multi_hot(labels: list[str], classes: tuple[str, ...]) -> torch.Tensor:
+    target = torch.zeros(len(classes))
     for label in labels:
-        target[SOUND_LABELS.index(label)] = 1.0
+        target[classes.index(label)] = 1.0
     return target
 
 
@@ -87,7 +73,7 @@ class Tokenizer:
 
 def collate(tokenizer: Tokenizer, batch: list[Example],
             events: list[list[Event]]) -> tuple[list[list[int]], list[list[int]]]:
-    """`events`: what the tagging head heard in each example. -> per example: token ids (prompt + answer)
+    """`events`: what the perception model heard in each example. -> per example: token ids (prompt + answer)
     and their targets (IGNORE on the prompt)."""
     ids, targets = [], []
     for example, heard in zip(batch, events):
@@ -123,5 +109,5 @@ def balanced_batches(items: list, keys: list[tuple], batch_size: int, seed: int)
 
 def rarest_labels(clips: list[dict]) -> dict[str, str]:
     """audio_id -> the clip's least common tagging label (for a mixture, its event rather than "speech")."""
-    counts = Counter(label for clip in clips for label in sound_labels(clip))
-    return {clip["audio_id"]: min(sound_labels(clip), key=counts.__getitem__) for clip in clips}
+    counts = Counter(label for clip in clips for label in clip["labels"]["sound_labels"])
+    return {clip["audio_id"]: min(clip["labels"]["sound_labels"], key=counts.__getitem__) for clip in clips}

@@ -1,5 +1,5 @@
 """The curriculum, one readable loop per kind of stage (nanoGPT style): batch -> forward -> loss -> backward ->
-step -> log -> checkpoint. Stage 0 trains the tagger on cached features alone; stages 1-3 run the LLM in
+step -> log -> checkpoint. Stage 0 trains the perception model on cached features alone; stages 1-3 run the LLM in
 torch, loaded from the very GGUF that llama.cpp serves, through Hugging Face Accelerate."""
 
 from __future__ import annotations
@@ -13,18 +13,24 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from collections import Counter
+
 from ..config import EngineConfig
-from ..data.build import load_clips
-from ..data.labels import SOUND_LABELS
+from ..data import augment
+from ..data.build import load_clips, write_json
+from ..data.split import VALIDATION_PACKAGES
+from .. import native
 from ..llm import LLM, file_sha256
+from ..perception import (VOICE_HEADS, PerceptionDims, PerceptionInfo, PerceptionModel, listen, load_perception,
+                          save_perception)
 from ..prompt import PROMPT_FORMAT
-from ..tltr import AdapterDims, AdapterInfo, AudioAdapter, load_adapter, save_adapter, tagged_events
-from ..weights import resolve_llm, resolve_whisper
+from ..tltr import AdapterDims, AdapterInfo, AudioAdapter, load_adapter, save_adapter
+from ..weights import perception_stem, resolve_llm, resolve_perception, resolve_whisper
 from . import featurize
-from .card import write_card
+from .card import write_card, write_perception_card
 from .config import STAGES, TrainConfig
 from .examples import (CLASSIFICATION_TASKS, IGNORE, Tokenizer, balanced_batches, collate, examples, left_pad,
-                       load_records, multi_hot, rarest_labels, sound_labels)
+                       load_records, multi_hot, rarest_labels)
 
 
 class Run:
@@ -51,76 +57,154 @@ class Run:
 def train(cfg: TrainConfig) -> dict:
     torch.manual_seed(cfg.seed)
     whisper = resolve_whisper(cfg.whisper)
-    llm_path = resolve_llm(cfg.llm)
-    run = Run(cfg, whisper.name, llm_path)
-    run.log_path.unlink(missing_ok=True)
     if not (Path(cfg.data) / "train.json").is_file():  # from scratch: build the data first
         from ..data import build
 
         build(Path(cfg.data))
     clips = load_clips(cfg.data)
-    train_records, val_records = load_records(cfg.data, "train"), load_records(cfg.data, "validation")
     # Whisper's transcript for validation speech (what inference sees); training uses the known text
     speech_val = {c["audio_id"] for c in clips if c["split"] == "validation" and c["kind"] in ("speech", "mix")}
-    cache = featurize.build([c["audio_id"] for c in clips], Path(cfg.data), whisper, Path(cfg.features), speech_val)
-    print(f"stage {cfg.stage}: {STAGES[cfg.stage][0]}; lr {cfg.lr}, {cfg.steps} steps, batch {cfg.batch_size}")
-    rarest = rarest_labels([c for c in clips if c["split"] == "train"])  # what balanced sampling balances
+    views = augment.plan_views(clips, cfg.seed)
+    started = time.time()
+    cache = featurize.build(views, Path(cfg.data), whisper, Path(cfg.features), speech_val, seed=cfg.seed)
+    print(f"stage {cfg.stage}: {STAGES[cfg.stage][0]}; lr {cfg.lr}, {cfg.steps} steps, batch {cfg.batch_size}"
+          f" (features ready in {time.time() - started:.0f} s)")
     if cfg.stage == 0:
-        return _train_tagger(cfg, run, clips, cache, whisper.id, llm_path, rarest)
-    # from stage 2 the TLTR moves: keep training its tagger too, or the events it reports would drift
-    tags = {c["audio_id"]: multi_hot(sound_labels(c)) for c in clips} if cfg.stage >= 2 else None
+        run = PerceptionRun(cfg, whisper.name)
+        run.log_path.unlink(missing_ok=True)
+        cost_path = Path(cfg.features) / "cost.json"
+        cost = json.loads(cost_path.read_text()) if cost_path.is_file() else {}
+        write_json(Path(cfg.features) / "summary.json",
+                   {"views": len(views), "views_per_kind": augment.VIEWS_PER_KIND, "cpu": native.cpu().summary(),
+                    "seconds": cost.get("seconds", "?")})
+        return _train_perception(cfg, run, clips, views, cache, whisper.id)
+    llm_path = resolve_llm(cfg.llm)
+    run = Run(cfg, whisper.name, llm_path)
+    run.log_path.unlink(missing_ok=True)
+    train_records, val_records = load_records(cfg.data, "train"), load_records(cfg.data, "validation")
+    rarest = rarest_labels([c for c in clips if c["split"] == "train"])  # what balanced sampling balances
     durations = {c["audio_id"]: c["duration"] for c in clips}
-    return _train_with_llm(cfg, run, train_records, val_records, durations, cache, whisper.id, llm_path, tags, rarest)
+    perception = _trained_perception(cfg, whisper)
+    return _train_with_llm(cfg, run, train_records, val_records, durations, cache, whisper.id, llm_path, perception,
+                           rarest)
 
 
-# -- stage 0: the tagging head (Whisper-AT) -------------------------------------------------------------------
-def _train_tagger(cfg, run, clips, cache, whisper_id, llm_path, rarest) -> dict:
-    llm = LLM(llm_path, n_ctx=256)
-    sample = cache.features(clips[0]["audio_id"])
-    dims = AdapterDims(sample.shape[0], sample.shape[-1], llm.n_embd, tuple(SOUND_LABELS))
-    adapter = AudioAdapter(dims)
-    adapter.projector.requires_grad_(False)  # stage 0 is the tagger's alone
-    params = [p for p in adapter.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
+# -- stage 0: the perception model (Whisper-AT's TLTR, with more heads) ---------------------------------------
+class PerceptionRun(Run):
+    """Paths and logs of the perception model: one per Whisper model, whatever the LLM."""
+
+    def __init__(self, cfg: TrainConfig, whisper_name: str):
+        self.cfg = cfg
+        self.stem = perception_stem(whisper_name)
+        self.dir = Path(cfg.features).parent.parent / "train" / self.stem
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.dir / "stage0.jsonl"
+
+
+def head_targets(view: augment.View, dims: PerceptionDims) -> dict[str, torch.Tensor]:
+    """One view's targets: the sound head's multi-hot, and each other head's class index (-1: not known)."""
+    labels = view.clip["labels"]
+    known = {"gender": labels.get("gender"), "rate": labels.get("rate"), "pitch": labels.get("pitch"),
+             "instrument": labels.get("instrument")}
+    out = {}
+    for name, classes in dims.heads:
+        if name == "sound":
+            out[name] = multi_hot(view.sound_labels, classes)
+        else:
+            value = known.get(name) if view.partner is None else None  # a pair's second sound blurs the voice
+            out[name] = torch.tensor(classes.index(value) if value in classes else -1)
+    return out
+
+
+def perception_loss(logits: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per head: the sound head's softmax cross-entropy against the multi-hot spread evenly (tag_loss); the
+    others' cross-entropy over the examples that have a label."""
+    losses = {"sound": tag_loss(logits["sound"], targets["sound"])}
+    for name, x in logits.items():
+        if name != "sound" and (targets[name] >= 0).any():
+            losses[name] = torch.nn.functional.cross_entropy(x, targets[name], ignore_index=-1)
+    return losses
+
+
+def _train_perception(cfg, run, clips, views, cache, whisper_id) -> dict:
+    from ..data.labels import AUDIOSET_NAME, SOUND_LABELS
+    from ..data.music import INSTRUMENTS
+
+    sample = cache.features(views[0].key)
+    heads = (("sound", tuple(SOUND_LABELS)), *VOICE_HEADS.items(), ("instrument", tuple(INSTRUMENTS)))
+    dims = PerceptionDims(sample.shape[0], sample.shape[-1], heads, tuple(AUDIOSET_NAME[x] for x in SOUND_LABELS),
+                          width=cfg.perception_width)
+    model = PerceptionModel(dims)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     schedule = _cosine(optimizer, cfg.steps)
-    train_clips = [c for c in clips if c["split"] == "train"]
-    val_clips = [c for c in clips if c["split"] == "validation"]
-    keys = [("tag", rarest[c["audio_id"]]) for c in train_clips]
-    stream = balanced_batches(train_clips, keys, cfg.batch_size * 2, cfg.seed)  # no LLM in the loop: larger batches
-    for step in (bar := tqdm(range(1, cfg.steps + 1), desc="stage 0")):
+    train_views = [v for v in views if v.clip["split"] == "train"]
+    val_views = [v for v in views if v.clip["split"] == "validation"]
+    counts = Counter(label for v in train_views for label in v.sound_labels)
+    keys = [(v.clip["kind"], min(v.sound_labels, key=counts.__getitem__, default="")) for v in train_views]
+    stream = balanced_batches(train_views, keys, cfg.batch_size * 4, cfg.seed)  # no LLM in the loop: larger batches
+    started = time.time()
+    for step in (bar := tqdm(range(1, cfg.steps + 1), desc="stage 0 (perception)")):
         batch = next(stream)
-        features = featurize.stack(cache, [c["audio_id"] for c in batch])
-        targets = torch.stack([multi_hot(sound_labels(c)) for c in batch])
-        _, logits = adapter(features)
-        loss = tag_loss(logits, targets)
+        per_view = [head_targets(v, dims) for v in batch]
+        targets = {name: torch.stack([t[name] for t in per_view]) for name, _ in heads}
+        losses = perception_loss(model(featurize.stack(cache, [v.key for v in batch])), targets)
+        loss = sum(losses.values())
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         schedule.step()
-        bar.set_postfix(loss=f"{loss.item():.4f}")
-        record = {"step": step, "loss": loss.item(), "lr": schedule.get_last_lr()[0]}
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        record = {"step": step, "loss": loss.item(), "lr": schedule.get_last_lr()[0], "seconds": time.time() - started}
+        record |= {f"loss_{k}": v.item() for k, v in losses.items()}
         if step % cfg.eval_every == 0 or step == cfg.steps:
-            record.update(evaluate_tagger(adapter, cache, val_clips))
-            tqdm.write(json.dumps(record))
+            record.update(evaluate_perception(model, cache, val_views))
+            tqdm.write(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in record.items()}))
         run.log(record)
-    info = AdapterInfo(whisper_id, llm_path.name, file_sha256(llm_path), PROMPT_FORMAT, f"stage 0 ({cfg.steps} steps)")
-    save_adapter(adapter, info, run.checkpoint(0))
+    info = PerceptionInfo(whisper_id, f"stage 0 ({cfg.steps} steps, {len(train_views)} training views)")
+    save_perception(model, info, run.checkpoint(0))
     return record
 
 
 @torch.no_grad()
-def evaluate_tagger(adapter: AudioAdapter, cache, clips: list[dict]) -> dict:
-    adapter.eval()
-    scores = []
-    for start in range(0, len(clips), 64):
-        part = clips[start:start + 64]
-        scores.append(torch.softmax(adapter(featurize.stack(cache, [c["audio_id"] for c in part]))[1], dim=-1))
-    adapter.train()
-    scores = torch.cat(scores).numpy()
-    targets = torch.stack([multi_hot(sound_labels(c)) for c in clips]).numpy()
-    single = targets.sum(axis=1) == 1
-    top1 = float((targets[single, scores[single].argmax(axis=1)] == 1).mean()) if single.any() else float("nan")
-    return {"val_mAP": mean_average_precision(scores, targets), "val_top1": top1, "val_clips": len(clips)}
+def evaluate_perception(model: PerceptionModel, cache, views: list[augment.View]) -> dict:
+    """Validation per head and view: sound top-1 on single-label clips (all, the packages kept whole for
+    validation = sources never trained on, and the noisy views), sound mAP, and each voice head's accuracy."""
+    model.eval()
+    logits: dict[str, list] = {}
+    for start in range(0, len(views), 64):
+        part = views[start:start + 64]
+        for name, x in model(featurize.stack(cache, [v.key for v in part])).items():
+            logits.setdefault(name, []).append(torch.softmax(x, dim=-1))
+    model.train()
+    scores = {name: torch.cat(x).numpy() for name, x in logits.items()}
+    per_view = [head_targets(v, model.dims) for v in views]
+    targets = {name: torch.stack([t[name] for t in per_view]).numpy() for name in scores}
+    sound, truth = scores["sound"], targets["sound"]
+    single = truth.sum(axis=1) == 1
+    new_source = np.array([v.clip["provenance"][0]["package"] in VALIDATION_PACKAGES for v in views])
+    out = {"val_mAP": mean_average_precision(sound, truth), "val_views": len(views)}
+    subsets = {"val_top1": single, "val_top1_new_source": single & new_source}
+    subsets |= {f"val_top1_{view}": single & np.array([v.name == view for v in views]) for view in augment.VIEWS}
+    for name, keep in subsets.items():
+        if keep.any():
+            out[name] = float((truth[keep, sound[keep].argmax(axis=1)] == 1).mean())
+    background = truth.sum(axis=1) == 0
+    if background.any():  # how often quiet noise alone would be reported as an event
+        out["val_background_named"] = float((sound[background].max(axis=1) >= ENGINE.event_threshold).mean())
+    for name in scores:
+        if name != "sound" and (targets[name] >= 0).any():
+            known = targets[name] >= 0
+            out[f"val_{name}"] = float((scores[name][known].argmax(axis=1) == targets[name][known]).mean())
+    return out
+
+
+def _trained_perception(cfg: TrainConfig, whisper) -> PerceptionModel:
+    """The perception model the LLM stages read events from: this run's stage 0, else the shipped one."""
+    path = PerceptionRun(cfg, whisper.name).checkpoint(0)
+    path = path if path.is_file() else resolve_perception(None, whisper)
+    if path is None:
+        raise FileNotFoundError(f"stage {cfg.stage} reads events from the perception model: run stage 0 first")
+    return load_perception(path)[0]
 
 
 def mean_average_precision(scores: np.ndarray, targets: np.ndarray) -> float:
@@ -138,17 +222,25 @@ def mean_average_precision(scores: np.ndarray, targets: np.ndarray) -> float:
 
 
 # -- stages 1-3: through the LLM ------------------------------------------------------------------------------
-def _train_with_llm(cfg, run, train_records, val_records, durations, cache, whisper_id, llm_path, tags, rarest) -> dict:
+def _train_with_llm(cfg, run, train_records, val_records, durations, cache, whisper_id, llm_path, perception,
+                    rarest) -> dict:
     from accelerate import Accelerator
     from transformers import AutoModelForCausalLM
 
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
-    previous = run.checkpoint(cfg.stage - 1)
-    if not previous.is_file():
-        raise FileNotFoundError(f"stage {cfg.stage} starts from {previous}: run stage {cfg.stage - 1} first")
-    adapter, _ = load_adapter(previous)
-    adapter.train()
+    perception = perception.to(accelerator.device).eval()  # frozen: it names the events, as at inference
     llm = LLM(llm_path, n_ctx=512)
+    if cfg.stage == 1:  # the adapter's TLTR starts as the perception model's, its projector fresh
+        p = perception.dims
+        dims = AdapterDims(p.n_layers, p.whisper_width, llm.n_embd, p.width, p.time_heads, p.layer_heads)
+        adapter = AudioAdapter(dims)
+        adapter.tltr.load_state_dict(perception.tltr.state_dict())
+    else:
+        previous = run.checkpoint(cfg.stage - 1)
+        if not previous.is_file():
+            raise FileNotFoundError(f"stage {cfg.stage} starts from {previous}: run stage {cfg.stage - 1} first")
+        adapter, _ = load_adapter(previous)
+    adapter.train()
     tokenizer = Tokenizer(llm, cfg.max_answer_tokens)
     model = AutoModelForCausalLM.from_pretrained(str(llm_path.parent), gguf_file=llm_path.name, dtype=torch.float32)
     model.requires_grad_(False)
@@ -173,7 +265,7 @@ def _train_with_llm(cfg, run, train_records, val_records, durations, cache, whis
     started = time.time()
     for step in (bar := tqdm(range(1, cfg.steps + 1), desc=f"stage {cfg.stage}")):
         batch = next(stream)
-        loss = _lm_loss(model, adapter, embed, tokenizer, cache, batch, accelerator.device, tags)
+        loss = _lm_loss(model, adapter, perception, embed, tokenizer, cache, batch, accelerator.device)
         optimizer.zero_grad()
         accelerator.backward(loss)
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
@@ -182,7 +274,7 @@ def _train_with_llm(cfg, run, train_records, val_records, durations, cache, whis
         bar.set_postfix(loss=f"{loss.item():.3f}")
         record = {"step": step, "loss": loss.item(), "lr": schedule.get_last_lr()[0], "seconds": time.time() - started}
         if step % cfg.eval_every == 0 or step == cfg.steps:
-            record.update(evaluate_lm(model, adapter, embed, tokenizer, cache, val_set, accelerator.device))
+            record.update(evaluate_lm(model, adapter, perception, embed, tokenizer, cache, val_set, accelerator.device))
             tqdm.write(json.dumps(record))
         run.log(record)
     adapter = accelerator.unwrap_model(adapter)
@@ -197,15 +289,14 @@ def _train_with_llm(cfg, run, train_records, val_records, durations, cache, whis
 ENGINE = EngineConfig()  # its event threshold and count: training shows the LLM the event lines inference will
 
 
-def _lm_forward(model, adapter, embed, tokenizer, cache, batch, device):
+def _lm_forward(model, adapter, perception, embed, tokenizer, cache, batch, device):
     """[pad] + 25 acoustic vectors + prompt + answer per example, left-padded; positions count from the first
-    real vector, as llama.cpp numbers them at inference. The prompt names the events the tagging head hears in
-    this very forward pass, as the engine does. -> (answer logits, their targets, tag logits)."""
+    real vector, as llama.cpp numbers them at inference. The prompt names the events the perception model hears
+    (perception.listen, as the engine does). -> (answer logits, their targets)."""
     features = featurize.stack(cache, [e.audio_id for e in batch]).to(device)
-    audio_tokens, tag_logits = adapter(features)
-    probabilities = torch.softmax(tag_logits.detach().float(), dim=-1).cpu().numpy()
-    heard = [tagged_events(p[None], [(0.0, e.duration)], SOUND_LABELS, ENGINE.event_threshold, ENGINE.max_events)
-             for p, e in zip(probabilities, batch)]
+    audio_tokens = adapter(features)
+    heard = [listen(perception, f[None], [(0.0, e.duration)], ENGINE.event_threshold, ENGINE.max_events).events
+             for f, e in zip(features, batch)]
     ids, targets = collate(tokenizer, batch, heard)
     n_audio = audio_tokens.shape[1]
     inputs = left_pad([torch.cat([a, embed(torch.tensor(t, device=device))]) for a, t in zip(audio_tokens, ids)], 0.0)
@@ -214,33 +305,34 @@ def _lm_forward(model, adapter, embed, tokenizer, cache, batch, device):
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     keep = max(sum(1 for x in t if x != IGNORE) for t in targets) + 1  # the answers and the position before them
     logits = model(inputs_embeds=inputs, attention_mask=mask, position_ids=positions, logits_to_keep=keep).logits
-    return logits[:, :-1], labels[:, -keep + 1:], tag_logits
+    return logits[:, :-1], labels[:, -keep + 1:]
 
 
-def _lm_loss(model, adapter, embed, tokenizer, cache, batch, device, tags) -> torch.Tensor:
-    logits, labels, tag_logits = _lm_forward(model, adapter, embed, tokenizer, cache, batch, device)
-    loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE)
-    if tags is not None:
-        targets = torch.stack([tags[e.audio_id] for e in batch]).to(device)
-        loss = loss + tag_loss(tag_logits, targets)
-    return loss
+def _lm_loss(model, adapter, perception, embed, tokenizer, cache, batch, device) -> torch.Tensor:
+    logits, labels = _lm_forward(model, adapter, perception, embed, tokenizer, cache, batch, device)
+    return torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE)
 
 
 def tag_loss(logits: torch.Tensor, multi_hot: torch.Tensor) -> torch.Tensor:
     """Softmax cross-entropy against the multi-hot target spread evenly (a mixture: half speech, half its
-    event). Whisper-AT uses per-class sigmoids on AudioSet; on these ~1,000 mostly single-label clips they
-    learned far slower (validation top-1 0.11 against 0.46 after 200 steps)."""
-    return torch.nn.functional.cross_entropy(logits, multi_hot / multi_hot.sum(dim=-1, keepdim=True))
+    event); a window with no class (background noise) is pulled toward the uniform distribution, "nothing
+    here", which stays under the event threshold. Whisper-AT uses per-class sigmoids on AudioSet; on these
+    ~1,000 mostly single-label clips they learned far slower (validation top-1 0.11 against 0.46 after 200
+    steps)."""
+    empty = multi_hot.sum(dim=-1, keepdim=True) == 0
+    target = torch.where(empty, torch.ones_like(multi_hot), multi_hot)
+    return torch.nn.functional.cross_entropy(logits, target / target.sum(dim=-1, keepdim=True))
 
 
 @torch.no_grad()
-def evaluate_lm(model, adapter, embed, tokenizer, cache, val_set, device) -> dict:
+def evaluate_lm(model, adapter, perception, embed, tokenizer, cache, val_set, device) -> dict:
     """Validation loss, and the share of answers whose every token is the argmax (teacher-forced exact match)."""
     model.eval()
     adapter.eval()
     losses, exact = [], []
     for start in range(0, len(val_set), 8):
-        logits, labels, _ = _lm_forward(model, adapter, embed, tokenizer, cache, val_set[start:start + 8], device)
+        batch = val_set[start:start + 8]
+        logits, labels = _lm_forward(model, adapter, perception, embed, tokenizer, cache, batch, device)
         losses.append(torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(),
                                                         ignore_index=IGNORE).item())
         answer = labels != IGNORE
@@ -304,14 +396,33 @@ def _cosine(optimizer, steps: int, warmup: int = 20):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def ship(cfg: TrainConfig) -> Path:
-    """Copy the last finished stage into `cfg.out` (the adapter, and the LoRA as GGUF), with its training logs
-    and a loss plot, under the name the engine finds for this Whisper + LLM pair."""
-    whisper, llm_path = resolve_whisper(cfg.whisper), resolve_llm(cfg.llm)
-    run = Run(cfg, whisper.name, llm_path)
-    stage = max(s for s in STAGES if run.checkpoint(s).is_file())
+def ship(cfg: TrainConfig, stages: list[int]) -> Path:
+    """Copy what `stages` trained into `cfg.out`: stage 0 -> the perception model; the last of stages 1-3 ->
+    the adapter and the LoRA as GGUF, under the name the engine finds for this Whisper + LLM pair; each with its
+    training logs, a loss plot and a card."""
+    whisper = resolve_whisper(cfg.whisper)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    manifest_path = Path(cfg.data) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    target = None
+    if 0 in stages:
+        run = PerceptionRun(cfg, whisper.name)
+        model, info = load_perception(run.checkpoint(0))
+        target = out / f"{run.stem}.safetensors"
+        save_perception(model, info, target, dtype=torch.float16)
+        rows = [json.loads(line) for line in (run.dir / "stage0.jsonl").read_text().splitlines()]
+        (out / f"{run.stem}.training.json").write_text(json.dumps({"stage0": rows}, indent=0))
+        plot_losses({"perception": rows}, out / f"{run.stem}.losses.png")
+        features = json.loads((Path(cfg.features) / "summary.json").read_text())
+        write_perception_card(out / f"{run.stem}.md", run.stem, rows, manifest, asdict(info), asdict(model.dims),
+                              features)
+        print(f"shipped the perception model: {target}")
+    if max(stages) == 0:
+        return target
+    llm_path = resolve_llm(cfg.llm)
+    run = Run(cfg, whisper.name, llm_path)
+    stage = max(s for s in STAGES if s > 0 and run.checkpoint(s).is_file())
     target = out / f"{run.stem}.safetensors"
     adapter, info = load_adapter(run.checkpoint(stage))
     save_adapter(adapter, info, target, dtype=torch.float16)  # git holds the shipped copy: half the size
@@ -320,11 +431,9 @@ def ship(cfg: TrainConfig) -> Path:
     if stage >= 2:
         export_lora(run.lora_checkpoint(stage), llm_path, lora_target, cfg)
     logs = {f"stage{s}": [json.loads(l) for l in (run.dir / f"stage{s}.jsonl").read_text().splitlines()]
-            for s in STAGES if (run.dir / f"stage{s}.jsonl").is_file()}
+            for s in STAGES if s > 0 and (run.dir / f"stage{s}.jsonl").is_file()}
     (out / f"{run.stem}.training.json").write_text(json.dumps(logs, indent=0))
     plot_losses(logs, out / f"{run.stem}.losses.png")
-    manifest_path = Path(cfg.data) / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     write_card(out / "README.md", run.stem, logs, manifest,
                {**asdict(info), "lora": stage >= 2, "lora_r": cfg.lora_r,
                 "lora_alpha": cfg.lora_alpha})
