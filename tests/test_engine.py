@@ -220,6 +220,7 @@ def test_tags_mode_with_an_unpaired_gguf_answers_with_the_heads_words(engine, cl
         answer = unpaired.ask(context, "Which sound can be heard? Name it.", mode="tags",
                               sampling=SamplingOptions(temperature=0.0, max_tokens=40)).read()
         print(f"unpaired GGUF, tags mode: events {[e.label for e in context.events]}; answer {answer!r}")
-        assert _words(top) & _words(answer), (top, answer)
+        said = _words(answer)  # "music" -> "musical", "bell" -> "bells": a word that begins with the label's
+        assert any(w.startswith(t) for t in _words(top) for w in said), (top, answer)
     finally:
         unpaired.llm.close()

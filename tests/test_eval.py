@@ -88,7 +88,7 @@ def test_report_rows_carry_task_source_n_mode_and_a_number(small_run):
     text = (out / "RESULTS.md").read_text()
     rows = _markdown_table(text, "Results")
     assert rows
-    modes = {*SMALL_RUN_MODES, "whisper", "tagging head"}
+    modes = {*SMALL_RUN_MODES, "whisper", "perception"}
     for row in rows:
         assert row["task"] in (*TASKS, "cost"), row
         assert row["source"] in summary["sets"], row
@@ -99,7 +99,7 @@ def test_report_rows_carry_task_source_n_mode_and_a_number(small_run):
     for task in (*TASKS, "cost"):
         for mode in SMALL_RUN_MODES:
             assert (task, mode) in covered, f"no {task} row in mode {mode}"
-    assert ("asr", "whisper") in covered and ("sound", "tagging head") in covered
+    assert ("asr", "whisper") in covered and ("sound", "perception") in covered
     # the run answered every question itself (fresh cache), and says with which models, when
     assert summary["answers"]["generated"] > 0 and summary["answers"]["cached"] == 0
     assert summary["models"]["llm"] in text and summary["models"]["whisper"] in text and summary["date"] in text
@@ -119,7 +119,7 @@ def test_json_summary_numbers_equal_the_report(small_run):
               and r["metric"] in (TASKS[r["task"]].headline, "tagging top-1 accuracy")}
     for row in _markdown_table(text, "Ablation"):
         for mode, cell in row.items():
-            if mode in (*SMALL_RUN_MODES, "whisper", "tagging head") and cell:
+            if mode in (*SMALL_RUN_MODES, "whisper", "perception") and cell:
                 assert float(cell) == by_key[(row["task"], row["source"], mode)], (row, mode)
 
 

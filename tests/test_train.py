@@ -52,13 +52,15 @@ def test_stages_lower_the_loss_and_ship(tiny, native_ok):
     what ships loads into the engine, the perception model with it."""
     from engine.train.loop import ship, train
 
-    for stage, steps in ((0, 60), (1, 12), (2, 16)):
+    for stage, steps in ((0, 120), (1, 12), (2, 16)):
         record = train(_config(tiny, stage, steps))
         rows = _rows(tiny, stage)
         keys = ["loss_sound", "loss_gender", "loss_rate", "loss_pitch"] if stage == 0 else ["val_loss"]
         for key in keys:
-            losses = [r[key] for r in rows if key in r]
-            first, last = (np.mean(losses[:10]), np.mean(losses[-10:])) if stage == 0 else (losses[0], losses[-1])
+            losses = [r[key] for r in rows if key in r]  # a voice head's loss: steps whose batch had speech
+            quarter = len(losses) // 4  # batch losses swing with what was drawn: compare quarters, not steps
+            first, last = ((np.mean(losses[:quarter]), np.mean(losses[-quarter:])) if stage == 0
+                           else (losses[0], losses[-1]))
             print(f"stage {stage} {key}: {first:.3f} -> {last:.3f}; {record}")
             assert last < first, (stage, key, losses)
     shipped = ship(_config(tiny, 2, 16), [0, 1, 2])
@@ -71,7 +73,7 @@ def test_stages_lower_the_loss_and_ship(tiny, native_ok):
     # the engine loads what training shipped (+ its LoRA), and the perception model trained beside it
     engine = Engine(EngineConfig(adapter=str(shipped), perception=str(perception)))
     assert engine.trained and engine.lora_path == shipped.with_suffix(".lora.gguf")
-    assert engine.perception_info.trained.startswith("stage 0 (60 steps")
+    assert engine.perception_info.trained.startswith("stage 0 (120 steps")
     engine.llm.close()
 
 
