@@ -89,14 +89,25 @@ class Heard:
 
 
 @torch.inference_mode()
+def head_probabilities(model: PerceptionModel, features: torch.Tensor) -> dict[str, np.ndarray]:
+    """features (n, layers, 25, width) -> {head: (n, classes)} softmax probabilities, in one forward pass."""
+    return {name: torch.softmax(x.float(), dim=-1).cpu().numpy() for name, x in model(features).items()}
+
+
 def listen(model: PerceptionModel, features: torch.Tensor, spans: Sequence[tuple[float, float]],
            threshold: float, max_events: int) -> Heard:
-    """The one listen path (engine, training and eval): features (windows, layers, 25, width) -> what was heard."""
-    logits = model(features)
-    probabilities = {name: torch.softmax(x.float(), dim=-1).cpu().numpy() for name, x in logits.items()}
+    """The one listen path (engine, training and eval): one clip's windows (windows, layers, 25, width) -> what
+    was heard."""
+    return read(model.dims, head_probabilities(model, features), spans, threshold, max_events)
+
+
+def read(dims: PerceptionDims, probabilities: dict[str, np.ndarray], spans: Sequence[tuple[float, float]],
+         threshold: float, max_events: int) -> Heard:
+    """One clip's head probabilities (windows first) -> its events, voice and instrument."""
     sounds = probabilities["sound"]
-    labels = model.dims.classes("sound")
+    labels = dims.classes("sound")
     events = tagged_events(sounds, spans, labels, threshold, max_events)
+
     def strongest(label: str) -> int | None:  # the window where `label` is likeliest, if it is heard at all
         if label not in labels:
             return None
@@ -104,7 +115,7 @@ def listen(model: PerceptionModel, features: torch.Tensor, spans: Sequence[tuple
         return w if sounds[w, labels.index(label)] >= threshold else None
 
     def top(head: str, w: int) -> str:
-        return model.dims.classes(head)[int(np.argmax(probabilities[head][w]))]
+        return dims.classes(head)[int(np.argmax(probabilities[head][w]))]
 
     voice = instrument = None
     if (w := strongest("speech")) is not None and "gender" in probabilities:

@@ -21,8 +21,8 @@ from ..data.build import load_clips, write_json
 from ..data.split import VALIDATION_PACKAGES
 from .. import native
 from ..llm import LLM, file_sha256
-from ..perception import (VOICE_HEADS, PerceptionDims, PerceptionInfo, PerceptionModel, listen, load_perception,
-                          save_perception)
+from ..perception import (VOICE_HEADS, PerceptionDims, PerceptionInfo, PerceptionModel, head_probabilities,
+                          load_perception, read, save_perception)
 from ..prompt import PROMPT_FORMAT
 from ..tltr import AdapterDims, AdapterInfo, AudioAdapter, load_adapter, save_adapter
 from ..weights import perception_stem, resolve_llm, resolve_perception, resolve_whisper
@@ -170,13 +170,10 @@ def evaluate_perception(model: PerceptionModel, cache, views: list[augment.View]
     """Validation per head and view: sound top-1 on single-label clips (all, the packages kept whole for
     validation = sources never trained on, and the noisy views), sound mAP, and each voice head's accuracy."""
     model.eval()
-    logits: dict[str, list] = {}
-    for start in range(0, len(views), 64):
-        part = views[start:start + 64]
-        for name, x in model(featurize.stack(cache, [v.key for v in part])).items():
-            logits.setdefault(name, []).append(torch.softmax(x, dim=-1))
+    parts = [head_probabilities(model, featurize.stack(cache, [v.key for v in views[start:start + 64]]))
+             for start in range(0, len(views), 64)]
     model.train()
-    scores = {name: torch.cat(x).numpy() for name, x in logits.items()}
+    scores = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
     per_view = [head_targets(v, model.dims) for v in views]
     targets = {name: torch.stack([t[name] for t in per_view]).numpy() for name in scores}
     sound, truth = scores["sound"], targets["sound"]
@@ -292,11 +289,12 @@ ENGINE = EngineConfig()  # its event threshold and count: training shows the LLM
 def _lm_forward(model, adapter, perception, embed, tokenizer, cache, batch, device):
     """[pad] + 25 acoustic vectors + prompt + answer per example, left-padded; positions count from the first
     real vector, as llama.cpp numbers them at inference. The prompt names the events the perception model hears
-    (perception.listen, as the engine does). -> (answer logits, their targets)."""
+    (perception.read, as the engine's listen does). -> (answer logits, their targets)."""
     features = featurize.stack(cache, [e.audio_id for e in batch]).to(device)
     audio_tokens = adapter(features)
-    heard = [listen(perception, f[None], [(0.0, e.duration)], ENGINE.event_threshold, ENGINE.max_events).events
-             for f, e in zip(features, batch)]
+    probabilities = head_probabilities(perception, features)  # the whole batch in one pass, then each clip
+    heard = [read(perception.dims, {h: p[i:i + 1] for h, p in probabilities.items()}, [(0.0, e.duration)],
+                  ENGINE.event_threshold, ENGINE.max_events).events for i, e in enumerate(batch)]
     ids, targets = collate(tokenizer, batch, heard)
     n_audio = audio_tokens.shape[1]
     inputs = left_pad([torch.cat([a, embed(torch.tensor(t, device=device))]) for a, t in zip(audio_tokens, ids)], 0.0)
