@@ -241,6 +241,8 @@ def _train_with_llm(cfg, run, train_records, val_records, durations, cache, whis
     tokenizer = Tokenizer(llm, cfg.max_answer_tokens)
     model = AutoModelForCausalLM.from_pretrained(str(llm_path.parent), gguf_file=llm_path.name, dtype=torch.float32)
     model.requires_grad_(False)
+    if cfg.stage == 1:
+        adapter.start_projector_at(model.get_input_embeddings().weight.pow(2).mean().sqrt().item())
     if cfg.stage >= 2:
         model = _with_lora(model, cfg, run.lora_checkpoint(cfg.stage - 1))
     if cfg.stage == 1:  # the projector alone: no gradients through the TLTR (they would cost as much again)
