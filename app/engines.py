@@ -14,6 +14,7 @@ from pathlib import Path
 
 from engine.config import EngineConfig
 from engine.errors import ModelError
+from engine.weights import DEFAULT_LLM, LLMS, LLMPackage, has_trained_adapter, installed_llm
 
 from .settings import AppSettings
 
@@ -25,7 +26,7 @@ class ModelChoice:
     """The settings that need another Engine (the rest, mode and sampling, are per question)."""
 
     whisper: str = "base"
-    llm: str | None = None  # a GGUF path; None = the embedded default
+    llm: str | None = None  # a named LLM (engine.weights.LLMS) or a GGUF path; None = the embedded default
     device: str = "auto"
     n_gpu_layers: int | None = None  # None = all layers on CUDA, none on CPU
 
@@ -35,9 +36,11 @@ class ModelChoice:
         return f"Whisper {self.whisper}, {llm}, device {self.device}{layers}"
 
 
-def check_choice(whisper: str, llm: str | None, device: str, n_gpu_layers: float | None) -> ModelChoice:
-    """A ModelChoice from the settings form, or ModelError with what to fix. Cheap checks only: the
-    Engine verifies the rest (pairing, conversion) when it loads."""
+def check_choice(whisper: str, llm: str | None, device: str, n_gpu_layers: float | None,
+                 custom_llm: bool = True) -> ModelChoice:
+    """A ModelChoice from the settings form, or ModelError with what to fix. `llm` is a named LLM (installed
+    here) or, where the server allows it (`custom_llm`), a GGUF path. Cheap checks only: the Engine verifies
+    the rest (pairing, conversion) when it loads."""
     if whisper not in WHISPER_CHOICES:
         raise ModelError(f"Whisper must be one of {', '.join(WHISPER_CHOICES)}, not {whisper!r}")
     if device not in ("auto", "cpu", "cuda"):
@@ -45,7 +48,12 @@ def check_choice(whisper: str, llm: str | None, device: str, n_gpu_layers: float
     if device == "cuda" and not cuda_available():
         raise ModelError("device cuda was chosen but torch sees no CUDA GPU here")
     path = (llm or "").strip().strip('"').strip("'")
-    if path:
+    if path in LLMS:
+        if installed_llm(LLMS[path]) is None:
+            raise ModelError(f"{path} is not installed on this server (python -m engine weights --get {path})")
+    elif path and not custom_llm:
+        raise ModelError(f"this server offers the LLMs {', '.join(p.name for p in installed_llms())} only")
+    elif path:
         file = Path(path).expanduser()
         if not file.is_file():
             raise ModelError(f"LLM file not found: {path}")
@@ -56,7 +64,18 @@ def check_choice(whisper: str, llm: str | None, device: str, n_gpu_layers: float
     layers = None if n_gpu_layers is None or n_gpu_layers == "" else int(n_gpu_layers)
     if layers is not None and layers < -1:
         raise ModelError("GPU layers must be -1 (all), 0 (none) or a positive count")
-    return ModelChoice(whisper, path or None, device, layers)
+    return ModelChoice(whisper, None if path in ("", DEFAULT_LLM) else path, device, layers)
+
+
+def installed_llms() -> list[LLMPackage]:
+    """The named LLMs this machine has (the default always, in practice)."""
+    return [package for package in LLMS.values() if installed_llm(package) is not None]
+
+
+def llm_label(package: LLMPackage) -> str:
+    """How the picker names an LLM: its name, size, measured speed and the modes it is trained for."""
+    modes = "all modes" if has_trained_adapter(package) else "tags and cascade; soft untrained"
+    return f"{package.name}: {package.size / 1e6:.0f} MB, {package.speed}, {modes}"
 
 
 def cuda_available() -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import json
 import threading
@@ -22,8 +23,9 @@ from starlette.concurrency import run_in_threadpool
 
 from engine.config import MODES, SamplingOptions
 from engine.errors import InputError, LtuError
+from engine.weights import DEFAULT_LLM, LLMS, installed_llm
 
-from .engines import Engines, close_stream
+from .engines import Engines, ModelChoice, close_stream, installed_llms
 from .settings import MB, AppSettings
 
 MODEL_ID = "ltu-as"
@@ -196,7 +198,7 @@ class ChatCompletions:
 
     def start(self, chat: ChatRequest):
         """Listen to the clip and set the answer going (the stream is lazy: nothing decodes until it is read)."""
-        engine = self.engines.get()
+        engine = self.engines.get(model_choice(chat.model, self.engines))
         context = self.context(engine, chat.audio)
         return engine, context, engine.ask(context, chat.question, chat.history, mode=chat.mode,
                                            sampling=chat.sampling)
@@ -208,6 +210,7 @@ class ChatCompletions:
         try:
             cap = self.settings.max_upload_bytes * 4 // 3 + MB  # base64 is 4/3 of the audio, plus the JSON
             chat = parse_request(await read_body(request, cap), self.settings)
+            model_choice(chat.model, self.engines)  # an unknown model is refused before the clip is read
             engine, context, stream = await run_in_threadpool(self.start, chat)
             reply = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time()), "model": chat.model}
             if chat.stream:
@@ -258,6 +261,20 @@ class ChatCompletions:
         yield "data: [DONE]\n\n"
 
 
+def model_choice(model: str, engines: Engines) -> ModelChoice:
+    """`ltu-as` -> the server's default models; `ltu-as:NAME` (or NAME) -> the default with that named LLM if
+    it is installed here, else ApiError 404 as OpenAI answers an unknown model. Other names (a client's
+    `gpt-4o`) mean the default, as other local servers treat them."""
+    name = model.removeprefix(f"{MODEL_ID}:")
+    if name in LLMS and installed_llm(LLMS[name]) is not None:
+        return dataclasses.replace(engines.default, llm=None if name == DEFAULT_LLM else name)
+    if name in LLMS or model.startswith(f"{MODEL_ID}:"):
+        known = ", ".join([MODEL_ID, *(f"{MODEL_ID}:{p.name}" for p in installed_llms())])
+        raise ApiError(404, f"the model {model!r} is not installed here; GET /v1/models lists them: {known}", "model",
+                       "model_not_found")
+    return engines.default
+
+
 def _heard(engine, context, mode: str) -> dict:
     """Non-standard `ltu_as` field: what the engine heard, so a client can show it."""
     return {"mode": mode, "transcript": context.transcript.text, "language": context.transcript.language,
@@ -281,6 +298,8 @@ def router(engines: Engines, settings: AppSettings) -> APIRouter:
 
     @routes.get("/v1/models")
     def models() -> dict:
-        return {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "local"}]}
+        """`ltu-as` (the server's default models) and each named LLM installed here, as `ltu-as:NAME`."""
+        ids = [MODEL_ID, *(f"{MODEL_ID}:{p.name}" for p in installed_llms())]
+        return {"object": "list", "data": [{"id": i, "object": "model", "created": 0, "owned_by": "local"} for i in ids]}
 
     return routes

@@ -16,10 +16,11 @@ import gradio as gr
 from engine.audio import load_audio
 from engine.config import MODES, SamplingOptions
 from engine.errors import LtuError
+from engine.weights import DEFAULT_LLM
 
 from . import plots
 from .engines import (WHISPER_CHOICES, Engines, ModelChoice, check_choice, close_stream, cuda_available,
-                      detected_device)
+                      detected_device, installed_llms, llm_label)
 from .settings import AppSettings
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
@@ -28,8 +29,8 @@ EXAMPLES = [  # (clip, question): one per bundled clip
     ("alarm_announcement.ogg", "What should the listener do, and why?"),
     ("dialogue_on_a_train.ogg", "Where does the person want to go, and what is the advice?"),
 ]
-MODE_HELP = ("soft: acoustic tokens + detected sounds + transcript (LTU-AS) · "
-             "tags: detected sounds as text + transcript · cascade: transcript only")
+SHOWN_MODES = [m for m in MODES.values() if not m.ablation]  # the picker's modes (the API takes every one)
+MODE_HELP = " · ".join(f"{m.name}: {m.help}" for m in SHOWN_MODES)
 WAITING = "Upload or record a clip (or pick an example below), then ask about it."
 
 
@@ -193,7 +194,7 @@ class App:
         """Switch this session to other models (loading them once), then re-analyze its clip with them."""
         keep = (gr.skip(),) * 7
         try:
-            choice = check_choice(whisper, llm if self.settings.custom_llm else None, device, gpu_layers)
+            choice = check_choice(whisper, llm, device, gpu_layers, self.settings.custom_llm)
         except LtuError as error:
             yield session, _status_error(error), *keep
             return
@@ -252,16 +253,18 @@ def build(engines: Engines, settings: AppSettings) -> gr.Blocks:
                                       elem_id="question", submit_btn="Ask")
                 answer_status = gr.Markdown(label="answer_status", elem_id="answer-status")
                 with gr.Row():
-                    mode = gr.Radio(list(MODES), value="soft", label="Mode", info=MODE_HELP)
+                    mode = gr.Radio([m.name for m in SHOWN_MODES], value="soft", label="Mode", info=MODE_HELP)
                     clear = gr.Button("Clear chat", variant="secondary", size="sm", elem_id="clear", scale=0)
                 with gr.Accordion("Settings", open=False):
                     temperature = gr.Slider(0.0, 1.5, value=SamplingOptions.temperature, step=0.05,
                                             label="Temperature")
                     max_tokens = gr.Slider(16, 1024, value=SamplingOptions.max_tokens, step=16,
                                            label="Max tokens")
-                    llm = gr.Textbox(label="LLM (a local GGUF file; empty = embedded SmolLM2-135M-Instruct)",
-                                     placeholder="/path/to/model.gguf", interactive=settings.custom_llm,
-                                     info=None if settings.custom_llm else "fixed on this server")
+                    llm = gr.Dropdown([(llm_label(p), p.name) for p in installed_llms()], value=DEFAULT_LLM,
+                                      label="LLM", allow_custom_value=settings.custom_llm, elem_id="llm",
+                                      info=("installed here (more: `python -m engine weights --get NAME`)"
+                                            + ("; or type the path of a local GGUF file" if settings.custom_llm
+                                               else "")))
                     with gr.Row():
                         whisper = gr.Dropdown(list(WHISPER_CHOICES), value=engines.default.whisper,
                                               label="Whisper")

@@ -2,6 +2,7 @@
 
     import engine
     eng = engine.load()                       # embedded default models, resolved and loaded once
+    # engine.load(llm="qwen2.5-coder-0.5b")   # a larger named LLM, after `python -m engine weights --get NAME`
     ctx = eng.analyze("clip.wav")              # transcript, segments, events, acoustic tokens
     for piece in eng.ask(ctx, "Why is the mood tense?"):
         print(piece, end="")

@@ -1,4 +1,4 @@
-"""`python -m engine bench`: time every stage on one 10 s clip, `soft` and `cascade` in one run.
+"""`python -m engine bench`: time every stage on one 10 s clip, each of `soft`, `tags` and `cascade` in one run.
 
     --contended   the same measurement again beside one CPU-bound process, side by side with the idle one
     --repeat N    the median of N measurements of each
@@ -20,11 +20,27 @@ from pathlib import Path
 from .config import EngineConfig
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "app" / "examples" / "speech_over_rain.ogg"
-MODES = ("soft", "cascade")
+TIMED_MODES = ("soft", "tags", "cascade")
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+def reset_peak_rss() -> bool:
+    """Reset the kernel's resident-memory high-water mark of this process (Linux: clear_refs 5)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float:
+    """This process's resident-memory high-water mark (since the last reset_peak_rss), in MB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @contextlib.contextmanager
@@ -48,7 +64,7 @@ def measure(engine, audio: Path, question: str) -> dict[str, float]:
            "ASR (whisper.cpp)": t["asr"], "TLTR (perception + adapter)": t["tltr"]}
     listen = t["decode"] + t["encoder"] + t["asr"] + t["tltr"]  # every mode's analysis (the cascade's language too)
     row["listen (analyze)"] = listen
-    for mode in MODES:
+    for mode in TIMED_MODES:
         engine.llm.reset()
         stream = engine.ask(context, question, mode=mode)
         stream.read()
@@ -56,6 +72,7 @@ def measure(engine, audio: Path, question: str) -> dict[str, float]:
         row |= {f"{mode}: prompt positions decoded": s.decoded_units, f"{mode}: prefill": s.prefill_seconds,
                 f"{mode}: tokens generated": s.generated_tokens, f"{mode}: generate": s.generate_seconds,
                 f"{mode}: tokens/s": s.tokens_per_second, f"{mode}: llama.cpp threads": s.threads,
+                f"{mode}: first token, end to end": listen + s.first_token_seconds,
                 f"{mode}: end to end": listen + s.prefill_seconds + s.generate_seconds}
     return row
 
@@ -94,8 +111,8 @@ def run(config: EngineConfig, audio: Path | None, question: str, contended: bool
         if contended and values[0]:
             line += f"{values[1] / values[0]:>13.2f}"
         print(line)
-    print(f"{'peak RSS (MB)':<44}{_peak_rss_mb():>16.0f}")
-    return {"load_seconds": load_seconds, "columns": columns, "peak_rss_mb": _peak_rss_mb()}
+    print(f"{'peak RSS (MB)':<44}{peak_rss_mb():>16.0f}")
+    return {"load_seconds": load_seconds, "columns": columns, "peak_rss_mb": peak_rss_mb()}
 
 
 def asr_comparison(config: EngineConfig, limit: int | None) -> dict:

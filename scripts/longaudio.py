@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -54,11 +53,8 @@ def make_long_recording(path: Path, minutes: float, work: Path) -> dict[float, s
     return placed
 
 
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def measure(minutes: float) -> dict:
+    from engine.bench import peak_rss_mb
     from engine.config import EngineConfig, SamplingOptions
     from engine.pipeline import Engine
 
@@ -66,7 +62,7 @@ def measure(minutes: float) -> dict:
         path = Path(tmp) / "long.wav"
         placed = make_long_recording(path, minutes, Path(tmp))
         engine = Engine(EngineConfig(max_duration=minutes * 60 + 60))
-        loaded = peak_mb()
+        loaded = peak_rss_mb()
         clock = time.perf_counter()
         context = engine.analyze(path, progress=True)
         seconds = time.perf_counter() - clock
@@ -79,7 +75,7 @@ def measure(minutes: float) -> dict:
     heard = [s for s in context.transcript.segments if "pineapple" in s.text.lower()]
     return {"minutes": minutes, "analyze_s": round(seconds, 1),
             "timings": {k: round(v, 1) for k, v in context.timings.items()},
-            "peak_rss_mb": round(peak_mb()), "models_loaded_rss_mb": round(loaded), "windows": len(context.windows),
+            "peak_rss_mb": round(peak_rss_mb()), "models_loaded_rss_mb": round(loaded), "windows": len(context.windows),
             "secret_at_s": middle, "secret_heard_at_s": [s.start for s in heard],
             "notes_heard": sum(_heard_at(context.transcript.segments, t, s) for t, s in placed.items() if s != SECRET),
             "notes_placed": len(placed) - 1,

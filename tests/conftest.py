@@ -27,9 +27,24 @@ def mixed_clip(clip_dir, speech_clip) -> Path:
     return clips.mix(speech_clip, clips.sound("beeps", clip_dir / "beeps.wav"), clip_dir / "speech_over_beeps.wav")
 
 
+# The fast tier (`pytest -m "not slow"`) leaves out what loads the models or a server: tests using these
+# fixtures, these modules, and the few marked @pytest.mark.slow by hand (subprocesses that load the models)
+SLOW_FIXTURES = {"engine", "native_ok", "native_smoke", "server", "browser", "microphone_browser", "tiny",
+                 "small_run", "model_files"}
+SLOW_MODULES = {"test_app.py", "test_load.py", "test_train.py", "test_native.py", "test_instruct.py",
+                "test_convert.py"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: loads models or a server (left out by -m 'not slow')")
+
+
 def pytest_collection_modifyitems(items):
-    """test_native.py first: it decodes with llama.cpp and whisper.cpp in child processes."""
+    """test_native.py first: it decodes with llama.cpp and whisper.cpp in child processes. Marks the slow tier."""
     items.sort(key=lambda item: item.path.name != "test_native.py")
+    for item in items:
+        if item.path.name in SLOW_MODULES or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -118,6 +118,34 @@ def test_client_load_models_validates_and_reloads(server, speech_clip):
     assert "tok/s" in status and text_of(chat[-1]).strip()
 
 
+def test_picker_switches_to_a_second_llm_by_name(server, speech_clip):
+    """The LLM picker lists the named LLMs installed here; picking one loads it without a restart. The OpenAI
+    route lists the same names as models and answers with the one asked for (the Engine is shared)."""
+    from engine.weights import LLMS, installed_llm
+
+    if installed_llm(LLMS["qwen2.5-coder-0.5b"]) is None:
+        pytest.skip("qwen2.5-coder-0.5b is not installed: scripts/setup.sh dev fetches it")
+    c = client(server)
+    analyze(c, speech_clip)
+    if installed_llm(LLMS["qwen2.5-coder-1.5b"]) is None:
+        missing = c.predict("base", "qwen2.5-coder-1.5b", "auto", None, api_name="/load_models")
+        assert "not installed on this server (python -m engine weights --get qwen2.5-coder-1.5b)" in missing[0]
+    models, *_ = c.predict("base", "qwen2.5-coder-0.5b", "auto", None, api_name="/load_models")
+    assert "LLM `qwen2.5-coder-0.5b.gguf`" in models, models
+    chat, status = ask(c, "What is said?", mode="cascade", max_tokens=24)
+    assert "tok/s" in status and text_of(chat[-1]).strip()
+
+    ids = [m["id"] for m in httpx.get(f"{server}/v1/models", timeout=30).json()["data"]]
+    assert ids[0] == "ltu-as" and "ltu-as:qwen2.5-coder-0.5b" in ids and "ltu-as:smollm2-135m" in ids
+    unknown = httpx.post(f"{server}/v1/chat/completions", timeout=60,
+                         json=completion_request(speech_clip, "What is said?", model="ltu-as:gpt-17"))
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "model_not_found"
+    reply = httpx.post(f"{server}/v1/chat/completions", timeout=300, json=completion_request(
+        speech_clip, "What is said?", mode="cascade", model="ltu-as:qwen2.5-coder-0.5b"))
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["model"] == "ltu-as:qwen2.5-coder-0.5b" and reply.json()["choices"][0]["message"]["content"]
+
+
 def test_two_sessions_keep_their_own_clip(server, speech_clip, other_clip):
     """Two users at once, different clips: each sees only its own transcript and its own chat."""
     results: dict[str, dict] = {}
@@ -229,14 +257,19 @@ def test_openai_python_client(server, speech_clip):
 
 # -- the page in a browser ------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def browser():
+def playwright():
     assert Path(CHROMIUM).is_file(), "Debian chromium is not installed (scripts/setup.sh dev installs it)"
     from playwright import sync_api
 
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with sync_api.sync_playwright() as p:  # one per thread: both browsers come from it
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield chromium
+    chromium.close()
 
 
 def open_page(browser, url: str):
@@ -277,7 +310,7 @@ def ask_in_page(page, question: str, answers_before: int) -> list[str]:
     raise AssertionError(f"no finished answer to {question!r}; seen {seen[-1:]}")
 
 
-def test_browser_upload_ask_follow_up(server, browser, mixed_clip):
+def test_browser_upload_ask_follow_up(server, browser, mixed_clip, tmp_path):
     page = open_page(browser, server)
     upload(page, mixed_clip, "Heard")
     assert "fox" in page.locator("#transcript").inner_text().lower()
@@ -289,7 +322,37 @@ def test_browser_upload_ask_follow_up(server, browser, mixed_clip):
     follow = ask_in_page(page, "Is there any other sound?", 1)
     assert follow[-1].strip()
     assert page.locator("#chat [data-testid=user]").count() == 2
-    page.screenshot(path=str(ROOT / "docs" / "screenshot.png"), full_page=True)
+    # the README's picture is refreshed on request only (LTU_AS_SCREENSHOT=docs/screenshot.png), not by every run
+    shot = Path(os.environ.get("LTU_AS_SCREENSHOT") or tmp_path / "screenshot.png")
+    page.screenshot(path=str(shot if shot.is_absolute() else ROOT / shot), full_page=True)
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def microphone_browser(playwright, clip_dir, speech_clip):
+    """A second Chromium whose microphone is Chromium's fake capture device playing the speech clip (48 kHz
+    16-bit WAV, as the fake device reads it), with the permission prompt answered yes."""
+    wav = clip_dir / "microphone.wav"
+    clips.run("sox", str(speech_clip), "-r", "48000", "-b", "16", str(wav), "pad", "0.5", "1")
+    args = [*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={wav}"]
+    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+    yield chromium
+    chromium.close()
+
+
+def test_browser_microphone_record_stop_ask(server, microphone_browser):
+    """The microphone path: pick the microphone, record, stop; the recording is heard and asked about."""
+    page = open_page(microphone_browser, server)
+    page.locator("#clip button[aria-label='Record audio']").first.click()
+    page.locator("#clip .record-button").click()
+    page.wait_for_timeout(6000)  # the fake device loops the clip: one pass and a half
+    page.locator("#clip button", has_text="Stop").first.click()
+    page.wait_for_function("document.querySelector('#status').innerText.includes('Heard')", timeout=120000)
+    heard = page.locator("#transcript").inner_text().lower()
+    assert len({"quick", "brown", "fox", "lazy", "dog", "river"} & set(heard.replace(".", " ").split())) >= 3, heard
+    answer = ask_in_page(page, "What is said?", 0)
+    assert answer[-1].strip()
     page.close()
 
 

@@ -19,6 +19,7 @@ def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
+@pytest.mark.slow  # a CLI subprocess that loads the models
 def test_ask_json_has_every_field(mixed_clip):
     result = cli("ask", str(mixed_clip), "What is said, and what else can be heard?", "--json", "--max-tokens", "40")
     assert result.returncode == 0, result.stderr
@@ -30,6 +31,7 @@ def test_ask_json_has_every_field(mixed_clip):
     assert all(isinstance(v, float) for v in out["timings"].values())
 
 
+@pytest.mark.slow  # a CLI subprocess that loads the models
 def test_batch_keeps_going_past_a_bad_clip(tmp_path, mixed_clip):
     (tmp_path / "notes.wav").write_text("not audio")
     lines = [{"id": "good", "audio": str(mixed_clip), "question": "What is said?", "mode": "cascade"},
@@ -85,6 +87,7 @@ def test_debug_shows_the_traceback_behind_the_line(tmp_path):
     assert lines[-1].startswith("error: ") and "not found" in lines[-1]
 
 
+@pytest.mark.slow  # a CLI subprocess that loads the models
 def test_bad_options_exit_2(speech_clip):
     result = cli("ask", str(speech_clip), "Hi?", "--llm", str(speech_clip))
     assert result.returncode == 2 and "not a GGUF" in result.stderr and "Traceback" not in result.stderr

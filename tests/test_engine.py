@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from engine import audio as audio_io
-from engine.config import SamplingOptions
+from engine.config import MODES, EngineConfig, SamplingOptions
 from engine.errors import ModelError
 from engine.features import TOKENS_PER_WINDOW
 from engine.llm import LLM, Embeddings, sample_token
@@ -157,8 +157,22 @@ def test_events_are_spans_of_windows_above_the_threshold_and_reach_soft_and_tags
     assert len(tagged_events(tags, spans, ("dog", "rain", "siren"), 0.25, max_events=1)) == 1
     heard = [(e.label, e.start, e.end) for e in events]
     for mode in ("soft", "tags"):
-        assert "Sounds: siren (10-24 s), dog (0-20 s)." in describe_audio(mode, "hi", "hi", heard, [(0.0, 10.0)])
-    assert "Sounds" not in describe_audio("cascade", "hi", "hi", heard, [])
+        assert "Sounds: siren (10-24 s), dog (0-20 s)." in describe_audio(MODES[mode], "hi", "hi", heard, [(0.0, 10.0)])
+    assert "Sounds" not in describe_audio(MODES["cascade"], "hi", "hi", heard, [])
+
+
+def test_modes_are_one_table_the_faces_read():
+    """Each mode's inputs come from its entry: the ablation drops the transcript (and the voice words that
+    hang on it), cascade the words; the CLI and the app's picker list the table."""
+    from engine.cli import main
+
+    assert [m.name for m in MODES.values() if not m.ablation] == ["soft", "tags", "cascade"]
+    ablation = MODES["soft-no-transcript"].inputs
+    assert "{A}" in ablation and "words" in ablation and "{S}" not in ablation and "{S}" in MODES["cascade"].inputs
+    with pytest.raises(SystemExit):
+        main(["ask", "x.wav", "q", "--mode", "loud"])
+    with pytest.raises(ValueError, match="mode must be one of soft, tags, cascade, soft-no-transcript"):
+        EngineConfig(mode="loud")
 
 
 def test_adapter_for_other_models_is_refused(engine, tmp_path):

@@ -406,6 +406,7 @@ def test_cli_bad_input_exits_2_with_one_line(case, corpus, private_tmp):
     assert_one_line(lines[0])
 
 
+@pytest.mark.slow  # a CLI subprocess that loads the models
 def test_cli_batch_answers_or_explains_every_case(corpus, tmp_path, private_tmp):
     jobs = tmp_path / "corpus.jsonl"
     jobs.write_text("".join(json.dumps({"id": c.name, "audio": str(corpus[c.name]), "question": QUESTION}) + "\n"
@@ -776,6 +777,19 @@ def test_visitors_name_server_files_only_on_loopback(monkeypatch, env, allowed):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert AppSettings.from_env().custom_llm is allowed
+
+
+def test_a_public_server_offers_its_named_llms_only(tmp_path):
+    """Where visitors may not name server files, the picker's named LLMs still load and a path is refused."""
+    from app.engines import check_choice
+    from engine.errors import ModelError
+
+    assert check_choice("base", "smollm2-135m", "auto", None, custom_llm=False).llm is None  # the default Engine
+    fake = tmp_path / "model.gguf"
+    fake.write_bytes(b"GGUF" + bytes(60))
+    with pytest.raises(ModelError, match="offers the LLMs smollm2-135m"):
+        check_choice("base", str(fake), "auto", None, custom_llm=False)
+    assert check_choice("base", str(fake), "auto", None, custom_llm=True).llm == str(fake.resolve())
 
 
 # -- the code ---------------------------------------------------------------------------------------------------------

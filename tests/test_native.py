@@ -76,8 +76,8 @@ def test_a_model_whose_extra_buffer_types_crash_is_loaded_without_them(monkeypat
     one without them decodes for real; the engine's LLM then loads without them and answers."""
     from engine.config import SamplingOptions
     from engine.errors import ModelError
-    from engine.llm import LLM, file_sha256
-    from engine.weights import resolve_llm
+    from engine.llm import LLM
+    from engine.weights import file_sha256, resolve_llm
 
     real_child = native._run_child
 

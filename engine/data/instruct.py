@@ -23,8 +23,8 @@ from typing import Any
 from tqdm import tqdm
 
 from ..config import SamplingOptions
-from ..llm import LLM, file_sha256
-from ..weights import resolve_llm
+from ..llm import LLM
+from ..weights import file_sha256, resolve_llm
 from .build import default_out_dir, load_clips, write_json
 from .labels import CATEGORY_PHRASE, LABEL_CATEGORY, LABEL_PHRASE
 from .music import INSTRUMENTS

@@ -27,8 +27,8 @@ def _csv(choices):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..config import EngineConfig
-    from .run import ALL_TASKS, MODES, default_cache
+    from ..config import MODES, EngineConfig
+    from .run import ALL_TASKS, default_cache
     from .sets import SET_NAMES
 
     parser = argparse.ArgumentParser(prog="python -m engine.eval", description=__doc__.splitlines()[0])

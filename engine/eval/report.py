@@ -10,7 +10,8 @@ from pathlib import Path
 
 from .. import native
 from . import tasks as task_rules
-from .run import MODE_INPUTS, MODES, Results, Row
+from ..config import MODES
+from .run import Results, Row
 from .tasks import TASKS
 
 REFERENCE_MODES = ("whisper", "perception")  # the listening stages' own outputs, beside the LLM's answers
@@ -243,7 +244,7 @@ def markdown(results: Results, command: str, code: str, plots: list[str], reliab
         lines += _table(header, rows)
     lines += ["", "## Results", "",
               "One row per number: task, metric, evaluation set (source), clips scored (n), mode. Modes: "
-              + "; ".join(f"`{k}` = {v}" for k, v in MODE_INPUTS.items())
+              + "; ".join(f"`{m.name}` = {m.inputs}" for m in MODES.values())
               + "; `whisper` = Whisper's own transcript; `perception` = the perception model's own heads (sound: window_tags; gender, rate: its voice reading; instrument: its music reading).",
               ""]
     lines += _table(["task", "metric", "source", "n", "mode", "value"],
@@ -260,7 +261,7 @@ def markdown(results: Results, command: str, code: str, plots: list[str], reliab
                   "encoder + TLTR) + prefill + generation. Peak RSS = the process's resident-memory high-water mark, "
                   "reset before each mode (all models stay loaded, as in the app).", ""]
         lines += _table(["mode", "inputs", "n", *metrics],
-                        [[mode, MODE_INPUTS[mode], str(next(iter(v.values())).n),
+                        [[mode, MODES[mode].inputs, str(next(iter(v.values())).n),
                           *[fmt(v[k].value) if k in v else "" for k in metrics]] for mode, v in by_mode.items()])
     if reliability:
         lines += reliability_lines(reliability)

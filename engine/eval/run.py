@@ -12,9 +12,7 @@ import dataclasses
 import hashlib
 import json
 import os
-import resource
 import sqlite3
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,27 +22,16 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from ..asr import Transcript
-from ..config import EngineConfig
+from ..bench import peak_rss_mb, reset_peak_rss
+from ..config import MODES, EngineConfig
 from ..data.labels import SOUND_LABELS
-from ..llm import file_sha256
 from ..prompt import PROMPT_FORMAT
-from ..weights import cache_dir, resolve_adapter, resolve_llm, resolve_lora, resolve_perception, resolve_whisper
+from ..weights import (cache_dir, file_sha256, resolve_adapter, resolve_llm, resolve_lora, resolve_perception,
+                       resolve_whisper)
 from .match import EMBEDDER, Embedder
 from .sets import EvalClip, EvalSet, all_sets, file_sha1
 from .tasks import TASKS, Item, tagging_scores, whisper_wer
 
-# Ablation variants: the engine's three modes, and `soft` with the transcript removed ({A} + event names).
-MODES: dict[str, tuple[str, bool]] = {  # variant -> (engine mode, keep the transcript)
-    "soft": ("soft", True),
-    "soft-no-transcript": ("soft", False),
-    "tags": ("tags", True),
-    "cascade": ("cascade", True),
-}
-WORDS = "the perception model's words (sound events, voice, instrument)"
-MODE_INPUTS = {"soft": f"{{A}} acoustic tokens + {WORDS} + {{S}} transcript",
-               "soft-no-transcript": f"{{A}} acoustic tokens + {WORDS}",
-               "tags": f"{{S}} transcript + {WORDS}", "cascade": "{S} transcript only"}
 ALL_TASKS = (*TASKS, "cost")
 COST_QUESTION = "What is said, and what else can be heard?"
 COST_CLIPS = 4  # clips per mode for the cost measurement (fewer with --limit)
@@ -212,10 +199,7 @@ class Runner:
                             "date": _now()}
                 self.cache.put("analyses", akey, analysis)
         for question, mode in missing:
-            engine_mode, keep_transcript = MODES[mode]
-            ctx = context if keep_transcript else dataclasses.replace(
-                context, transcript=Transcript("", context.transcript.language, ()))
-            stream = self.engine.ask(ctx, question, mode=engine_mode)
+            stream = self.engine.ask(context, question, mode=mode)
             text = stream.read()
             self._warm.add(mode)
             s = stream.stats
@@ -324,27 +308,27 @@ class Runner:
         context = None if {"listen", *modes} <= self._warm else self._analyze(clips[0])
         for mode in modes:
             if mode not in self._warm:
-                engine.ask(context, COST_QUESTION, mode=MODES[mode][0]).read()
+                engine.ask(context, COST_QUESTION, mode=mode).read()
                 self._warm.add(mode)
         rows = []
         bar = tqdm(total=len(modes) * len(clips), desc="cost", unit="answer", disable=not self.progress)
         for mode in modes:
-            engine_mode, keep_transcript = MODES[mode]
-            reset = _reset_peak_rss()
-            latencies, rates = [], []
+            listens = MODES[mode].acoustic_tokens or MODES[mode].heard_words  # the encoder and the TLTR
+            reset = reset_peak_rss()
+            latencies, first_tokens, rates = [], [], []
             for clip in clips:
                 context = self._analyze(clip)
-                if not keep_transcript:
-                    context = dataclasses.replace(context, transcript=Transcript("", context.transcript.language, ()))
-                stream = engine.ask(context, COST_QUESTION, mode=engine_mode)
+                stream = engine.ask(context, COST_QUESTION, mode=mode)
                 stream.read()
                 t = context.timings
-                listen = t["decode"] + t["asr"] + (0.0 if engine_mode == "cascade" else t["encoder"] + t["tltr"])
+                listen = t["decode"] + t["asr"] + (t["encoder"] + t["tltr"] if listens else 0.0)
                 latencies.append(listen + stream.stats.prefill_seconds + stream.stats.generate_seconds)
+                first_tokens.append(listen + stream.stats.first_token_seconds)
                 rates.append(stream.stats.tokens_per_second)
                 bar.update()
-            peak = _peak_rss_mb()
+            peak = peak_rss_mb()
             rows += [Row("cost", "latency per answer (s)", source, len(clips), mode, float(np.mean(latencies))),
+                     Row("cost", "first token (s)", source, len(clips), mode, float(np.mean(first_tokens))),
                      Row("cost", "generation tokens/s", source, len(clips), mode, float(np.mean(rates))),
                      Row("cost", "peak RSS (MB)" if reset else "process peak RSS (MB)", source, len(clips), mode,
                          peak)]
@@ -366,22 +350,3 @@ def _tag_vector(analysis: dict) -> np.ndarray:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _reset_peak_rss() -> bool:
-    """Reset the kernel's resident-memory high-water mark of this process (Linux: clear_refs 5)."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-def _peak_rss_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from ..audio import WINDOW_SECONDS
+from ..config import MODES
 from ..llm import LLM
 from ..prompt import chat_messages, describe_audio
 from ..tltr import Event
@@ -63,7 +64,7 @@ class Tokenizer:
         self.end = llm.end_of_turn
 
     def prompt(self, example: Example, events: list[Event]) -> list[int]:
-        description = describe_audio("soft", example.transcript, "", [(e.label, e.start, e.end) for e in events],
+        description = describe_audio(MODES["soft"], example.transcript, "", [(e.label, e.start, e.end) for e in events],
                                      [(0.0, example.duration)])
         return self.llm.render_chat(chat_messages(example.question, [], description))
 

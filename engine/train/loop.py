@@ -20,12 +20,12 @@ from ..data import augment
 from ..data.build import load_clips, write_json
 from ..data.split import VALIDATION_PACKAGES
 from .. import native
-from ..llm import LLM, file_sha256
+from ..llm import LLM
 from ..perception import (VOICE_HEADS, PerceptionDims, PerceptionInfo, PerceptionModel, head_probabilities,
                           load_perception, read, save_perception)
 from ..prompt import PROMPT_FORMAT
 from ..tltr import AdapterDims, AdapterInfo, AudioAdapter, load_adapter, save_adapter
-from ..weights import perception_stem, resolve_llm, resolve_perception, resolve_whisper
+from ..weights import file_sha256, perception_stem, resolve_llm, resolve_perception, resolve_whisper
 from . import featurize
 from .card import write_card, write_perception_card
 from .config import STAGES, TrainConfig
@@ -347,7 +347,7 @@ def invariance_targets(train_set, llm: LLM, path: Path):
     the transcript (cascade), so the audio path learns to behave like the text path. Cached in `path`."""
     from dataclasses import replace
 
-    from ..config import SamplingOptions
+    from ..config import MODES, SamplingOptions
     from ..prompt import build_prompt, describe_audio
 
     cached = json.loads(path.read_text()) if path.is_file() else {}
@@ -359,7 +359,7 @@ def invariance_targets(train_set, llm: LLM, path: Path):
             continue
         key = f"{example.question}\n{example.transcript}"
         if key not in cached:
-            description = describe_audio("cascade", example.transcript, "", [], [(0.0, 10.0)])
+            description = describe_audio(MODES["cascade"], example.transcript, "", [], [(0.0, 10.0)])
             prompt, _ = build_prompt(llm, example.question, [], description)
             cached[key] = "".join(llm.generate(prompt, greedy)).strip()
         out.append(replace(example, answer=cached[key]))
