@@ -14,7 +14,7 @@ from pathlib import Path
 
 from engine.config import EngineConfig
 from engine.errors import ModelError
-from engine.weights import DEFAULT_LLM, LLMS, LLMPackage, has_trained_adapter, installed_llm
+from engine.weights import DEFAULT_LLM, LLMS, LLMPackage, check_gguf, has_trained_adapter, installed_llm
 
 from .settings import AppSettings
 
@@ -55,11 +55,7 @@ def check_choice(whisper: str, llm: str | None, device: str, n_gpu_layers: float
         raise ModelError(f"this server offers the LLMs {', '.join(p.name for p in installed_llms())} only")
     elif path:
         file = Path(path).expanduser()
-        if not file.is_file():
-            raise ModelError(f"LLM file not found: {path}")
-        with open(file, "rb") as f:  # before the Engine hashes what might be gigabytes of something else
-            if f.read(4) != b"GGUF":
-                raise ModelError(f"{file.name} is not a GGUF file (wrong magic bytes)")
+        check_gguf(file)  # the form's answer now, not the Engine's after a load
         path = str(file.resolve())
     layers = None if n_gpu_layers is None or n_gpu_layers == "" else int(n_gpu_layers)
     if layers is not None and layers < -1:
@@ -115,9 +111,9 @@ class Engines:
         self.load_seconds: dict[ModelChoice, float] = {}
 
     def config(self, choice: ModelChoice) -> EngineConfig:
-        return EngineConfig(whisper=choice.whisper, llm=choice.llm, device=choice.device,
-                            n_gpu_layers=choice.n_gpu_layers, max_duration=self.settings.max_duration,
-                            analyze_timeout=self.settings.analyze_timeout)
+        return EngineConfig.given(whisper=choice.whisper, llm=choice.llm, device=choice.device,
+                                  n_gpu_layers=choice.n_gpu_layers, max_duration=self.settings.max_duration,
+                                  analyze_timeout=self.settings.analyze_timeout)
 
     def get(self, choice: ModelChoice | None = None):
         """The Engine for `choice` (default: the embedded models), loading it if needed. Raises LtuError."""

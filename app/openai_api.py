@@ -15,7 +15,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -277,9 +277,8 @@ def model_choice(model: str, engines: Engines) -> ModelChoice:
 
 def _heard(engine, context, mode: str) -> dict:
     """Non-standard `ltu_as` field: what the engine heard, so a client can show it."""
-    return {"mode": mode, "transcript": context.transcript.text, "language": context.transcript.language,
-            "events": [{"label": e.label, "score": e.score, "start": e.start, "end": e.end} for e in context.events],
-            "voice": asdict(context.voice) if context.voice else None, "instrument": context.instrument,
+    heard = context.to_dict()  # as the CLI's --json prints it, less the timed segments
+    return {"mode": mode, **{k: heard[k] for k in ("transcript", "language", "events", "voice", "instrument")},
             "adapter_trained": engine.trained}
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from engine.config import EngineConfig
+
 DEFAULT_HOST = "127.0.0.1"  # local only unless GRADIO_SERVER_NAME says otherwise (a Space sets 0.0.0.0)
 DEFAULT_PORT = 7860  # Gradio's and Hugging Face Spaces' port
 MB = 1 << 20
@@ -63,5 +65,5 @@ class AppSettings:
                    concurrency=int(_number("LTU_AS_CONCURRENCY", 0)) or default_concurrency(),
                    max_queue=int(_number("LTU_AS_MAX_QUEUE", cls.max_queue)),
                    engines=max(1, int(_number("LTU_AS_ENGINES", cls.engines))),
-                   whisper=os.environ.get("LTU_AS_WHISPER") or cls.whisper,
+                   whisper=EngineConfig().whisper,  # LTU_AS_WHISPER, read where the engine reads it
                    custom_llm=os.environ.get("LTU_AS_CUSTOM_LLM", "1" if local else "0") == "1")

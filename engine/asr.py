@@ -17,7 +17,7 @@ from .threads import Threads, thread_source
 NON_SPEECH = re.compile(r"^\s*[\[(*♪][^\])*♪]*[\])*♪]?\s*$")
 CHUNK_SECONDS = 30.0  # Whisper's own window: longer audio is transcribed in chunks of at most this
 MIN_CHUNK_SECONDS = 20.0  # a chunk is cut at the quietest point between this and CHUNK_SECONDS
-FRAME = SAMPLE_RATE // 10  # 100 ms: the unit of loudness for cuts and onsets
+LOUDNESS_FRAME = SAMPLE_RATE // 10  # 100 ms: the unit of loudness for cuts and onsets
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class WhisperASR:
         chunks = quiet_chunks(rms, audio.size)
         if len(chunks) > 1:
             chunks = sound_onsets(rms, chunks)
-        energy = [np.square(rms[first // FRAME : -(-last // FRAME)]).mean() if last - first >= FRAME else 0.0
+        energy = [np.square(rms[first // LOUDNESS_FRAME : -(-last // LOUDNESS_FRAME)]).mean() if last - first >= LOUDNESS_FRAME else 0.0
                   for first, last in chunks]
         loudest = int(np.argmax(energy))
         order = [loudest, *(i for i in range(len(chunks)) if i != loudest)]
@@ -100,8 +100,8 @@ class WhisperASR:
 
 def frame_rms(audio: np.ndarray) -> np.ndarray:
     """The loudness of each 100 ms frame."""
-    n = audio.size // FRAME
-    return np.sqrt(np.square(audio[: n * FRAME].reshape(n, FRAME), dtype=np.float64).mean(axis=1))
+    n = audio.size // LOUDNESS_FRAME
+    return np.sqrt(np.square(audio[: n * LOUDNESS_FRAME].reshape(n, LOUDNESS_FRAME), dtype=np.float64).mean(axis=1))
 
 
 def quiet_chunks(rms: np.ndarray, n_samples: int, longest: float = CHUNK_SECONDS,
@@ -111,8 +111,8 @@ def quiet_chunks(rms: np.ndarray, n_samples: int, longest: float = CHUNK_SECONDS
     between chunks."""
     chunks, first = [], 0
     while n_samples - first > longest * SAMPLE_RATE:
-        low, high = (first + int(shortest * SAMPLE_RATE)) // FRAME, (first + int(longest * SAMPLE_RATE)) // FRAME
-        cut = (low + int(np.argmin(rms[low:high]))) * FRAME + FRAME // 2
+        low, high = (first + int(shortest * SAMPLE_RATE)) // LOUDNESS_FRAME, (first + int(longest * SAMPLE_RATE)) // LOUDNESS_FRAME
+        cut = (low + int(np.argmin(rms[low:high]))) * LOUDNESS_FRAME + LOUDNESS_FRAME // 2
         chunks.append((first, cut))
         first = cut
     chunks.append((first, n_samples))
@@ -125,8 +125,8 @@ def sound_onsets(rms: np.ndarray, chunks: list[tuple[int, int]]) -> list[tuple[i
     threshold = 4 * np.percentile(rms, 10) + 1e-4
     out = []
     for first, last in chunks:
-        loud = np.flatnonzero(rms[first // FRAME : last // FRAME] > threshold)
-        out.append((first + max(0, int(loud[0]) * FRAME - SAMPLE_RATE // 2) if loud.size else first, last))
+        loud = np.flatnonzero(rms[first // LOUDNESS_FRAME : last // LOUDNESS_FRAME] > threshold)
+        out.append((first + max(0, int(loud[0]) * LOUDNESS_FRAME - SAMPLE_RATE // 2) if loud.size else first, last))
     return out
 
 

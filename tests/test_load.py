@@ -49,7 +49,7 @@ def test_long_recording_in_bounded_memory(capsys):
     question about the middle gets acoustic tokens from the middle window (scripts/longaudio.py does the work)."""
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "longaudio.py"), "--minutes", str(LONG_MINUTES),
                              "--json"], cwd=ROOT, capture_output=True, text=True, timeout=3600)
-    assert result.returncode in (0, 1), result.stderr[-3000:]
+    assert result.stdout.strip(), result.stderr[-3000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
     with capsys.disabled():
         print("\n" + "\n".join(result.stdout.strip().splitlines()[:-1]))
@@ -63,3 +63,4 @@ def test_long_recording_in_bounded_memory(capsys):
     audio_mb = LONG_MINUTES * 60 * 16000 * 4 / 2**20
     assert out["peak_rss_mb"] - out["models_loaded_rss_mb"] < 400 + 6 * audio_mb  # linear in the audio, small
     assert out["answers"][0]["answer"]  # cascade; soft on many windows is unreliable (the engine warns about it)
+    assert result.returncode == 0, result.stderr[-3000:]  # the script's own verdict agrees

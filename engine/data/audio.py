@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import av
 import numpy as np
 import soundfile as sf
 
-SAMPLE_RATE = 16000
+from ..audio import SAMPLE_RATE
+from ..files import written_atomically
+
 MAX_SECONDS = 10.0  # one LTU-AS window
 MAX_SAMPLES = int(MAX_SECONDS * SAMPLE_RATE)  # 160000 samples
 MIN_SECONDS = 0.1  # shorter clips carry too little to label
-FRAME = SAMPLE_RATE // 100  # 10 ms analysis frame for silence trimming
+TRIM_FRAME = SAMPLE_RATE // 100  # 10 ms analysis frame for silence trimming
 SILENCE_DB = -50.0  # frames quieter than this (dBFS RMS) at the edges are trimmed
 SILENCE_FLOOR = 10 ** (SILENCE_DB / 20)
-EDGE_MARGIN = 2 * FRAME  # keep 20 ms around the sound when trimming
+EDGE_MARGIN = 2 * TRIM_FRAME  # keep 20 ms around the sound when trimming
 
 
 def decode(source: str | Path | bytes) -> np.ndarray:
@@ -39,15 +40,15 @@ def decode(source: str | Path | bytes) -> np.ndarray:
 
 def trim(x: np.ndarray, max_samples: int = MAX_SAMPLES) -> np.ndarray:
     """Drop near-silent lead-in and tail (keeping a 20 ms margin), then cut to at most `max_samples`."""
-    n_frames = len(x) // FRAME
+    n_frames = len(x) // TRIM_FRAME
     if n_frames == 0:
         return x[:max_samples]
-    rms = np.sqrt(np.mean(x[: n_frames * FRAME].reshape(n_frames, FRAME) ** 2, axis=1))
+    rms = np.sqrt(np.mean(x[: n_frames * TRIM_FRAME].reshape(n_frames, TRIM_FRAME) ** 2, axis=1))
     loud = np.flatnonzero(rms > SILENCE_FLOOR)
     if len(loud) == 0:
         return x[:0]
-    start = max(0, loud[0] * FRAME - EDGE_MARGIN)
-    end = min(len(x), (loud[-1] + 1) * FRAME + EDGE_MARGIN)
+    start = max(0, loud[0] * TRIM_FRAME - EDGE_MARGIN)
+    end = min(len(x), (loud[-1] + 1) * TRIM_FRAME + EDGE_MARGIN)
     return x[start:end][:max_samples]
 
 
@@ -61,10 +62,10 @@ def rms(x: np.ndarray) -> float:
 
 def active_rms(x: np.ndarray) -> float:
     """RMS over the louder half of 10 ms frames: the level of the sound itself, not its pauses."""
-    n_frames = len(x) // FRAME
+    n_frames = len(x) // TRIM_FRAME
     if n_frames < 2:
         return rms(x)
-    frames = np.sqrt(np.mean(x[: n_frames * FRAME].reshape(n_frames, FRAME).astype(np.float64) ** 2, axis=1))
+    frames = np.sqrt(np.mean(x[: n_frames * TRIM_FRAME].reshape(n_frames, TRIM_FRAME).astype(np.float64) ** 2, axis=1))
     top = np.sort(frames)[n_frames // 2 :]
     return float(np.sqrt(np.mean(top**2)))
 
@@ -77,9 +78,8 @@ def normalize_peak(x: np.ndarray, target_db: float = -1.0) -> np.ndarray:
 def write_wav(path: Path, x: np.ndarray) -> None:
     """Write 16 kHz mono PCM_16, atomically (a half-written file never looks done)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    sf.write(tmp, np.clip(x, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16", format="WAV")
-    os.replace(tmp, path)
+    with written_atomically(path) as tmp:
+        sf.write(tmp, np.clip(x, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16", format="WAV")
 
 
 def read_wav(path: Path) -> np.ndarray:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import re
 import shutil
@@ -33,6 +32,8 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
+from ..files import written_atomically
+from ..weights import cache_dir
 from . import audio, music, speech
 from .debian import FetchError, Source, fetch_package, open_local_dir, read_bytes
 from .denylist import HELD_OUT_CORPORA, HELD_OUT_PACKAGES, assert_allowed
@@ -47,8 +48,7 @@ MIX_LEAD_IN = 0.3  # seconds of room before speech may start in a mixture
 
 
 def default_out_dir() -> Path:
-    root = os.environ.get("LTU_AS_CACHE")
-    return Path(root) / "data" if root else Path.home() / ".cache" / "ltu-as" / "data"
+    return cache_dir() / "data"
 
 
 @dataclass(frozen=True)
@@ -494,9 +494,8 @@ def _prune_unreferenced(out: Path, clips: list[dict[str, Any]]) -> int:
 
 def write_json(path: Path, obj: Any, indent: int | None = 1) -> None:
     """Write atomically: a crash leaves the old file or the new one, never half of one."""
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=indent))
-    os.replace(tmp, path)
+    with written_atomically(path) as tmp:
+        tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=indent))
 
 
 def load_clips(data_dir: Path) -> list[dict[str, Any]]:
@@ -505,8 +504,6 @@ def load_clips(data_dir: Path) -> list[dict[str, Any]]:
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    tmp = path.with_name(path.name + ".part")
-    with tmp.open("w") as f:
+    with written_atomically(path) as tmp, tmp.open("w") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)

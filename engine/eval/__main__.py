@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "docs", help="where RESULTS.md and results/ go")
     parser.add_argument("--cache", type=Path, default=None, help=f"answer cache folder (default {default_cache()})")
     parser.add_argument("--data", type=Path, default=None, help="the data builder's output (validation sets)")
-    parser.add_argument("--whisper", default="base", help="Whisper model (as EngineConfig.whisper)")
+    parser.add_argument("--whisper", default=None, help="Whisper model (as EngineConfig.whisper; default base)")
     parser.add_argument("--llm", default=None, help="LLM GGUF path (default: the embedded one)")
     parser.add_argument("--adapter", default=None, help="adapter safetensors (default: the matching one in weights/)")
     parser.add_argument("--lora", default=None, help="LoRA GGUF (default: the one beside the adapter)")
@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     from .run import Runner
     from .sets import all_sets
 
-    config = EngineConfig(whisper=args.whisper, llm=args.llm, adapter=args.adapter, lora=args.lora,
-                          perception=args.perception, n_threads=args.threads, max_windows=args.max_windows)
+    config = EngineConfig.given(whisper=args.whisper, llm=args.llm, adapter=args.adapter, lora=args.lora,
+                                perception=args.perception, n_threads=args.threads, max_windows=args.max_windows)
     if args.max_tokens is not None:
         config = config.replace(sampling=dataclasses.replace(config.sampling, max_tokens=args.max_tokens))
     runner = Runner(config, args.cache or default_cache(), progress=not args.quiet)

@@ -26,8 +26,7 @@ from ..bench import peak_rss_mb, reset_peak_rss
 from ..config import MODES, EngineConfig
 from ..data.labels import SOUND_LABELS
 from ..prompt import PROMPT_FORMAT
-from ..weights import (cache_dir, file_sha256, resolve_adapter, resolve_llm, resolve_lora, resolve_perception,
-                       resolve_whisper)
+from ..weights import cache_dir, file_sha256, resolve
 from .match import EMBEDDER, Embedder
 from .sets import EvalClip, EvalSet, all_sets, file_sha1
 from .tasks import TASKS, Item, tagging_scores, whisper_wer
@@ -45,16 +44,12 @@ def default_cache() -> Path:
 
 
 def model_identity(config: EngineConfig) -> dict:
-    """What the answers depend on, resolved the way Engine() resolves it, without loading any model."""
-    whisper = resolve_whisper(config.whisper)
-    llm_path = resolve_llm(config.llm)
-    llm_sha = file_sha256(llm_path)
-    adapter = resolve_adapter(config.adapter, whisper, llm_sha)
-    lora = resolve_lora(config.lora, adapter)
-    perception = resolve_perception(config.perception, whisper)
+    """What the answers depend on, resolved as Engine() resolves it (weights.resolve), without loading any model."""
+    found = resolve(config)
+    adapter, lora, perception = found.adapter, found.lora, found.perception
     return {
-        "whisper": whisper.id,
-        "llm": llm_path.name, "llm_sha256": llm_sha[:16],
+        "whisper": found.whisper.id,
+        "llm": found.llm.name, "llm_sha256": found.llm_sha256[:16],
         "adapter": adapter.name if adapter else "untrained (random init, seed 0)",
         "adapter_sha256": file_sha256(adapter)[:16] if adapter else "",
         "lora": lora.name if lora else "none", "lora_sha256": file_sha256(lora)[:16] if lora else "",

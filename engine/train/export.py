@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..files import written_atomically
+
 # PEFT module name -> llama.cpp tensor name (the GGUF's own: blk.N.attn_q.weight, ...)
 GGUF_NAMES = {"q_proj": "attn_q", "k_proj": "attn_k", "v_proj": "attn_v", "o_proj": "attn_output"}
 
@@ -40,15 +42,14 @@ def lora_gguf_tensors(peft_state: dict[str, torch.Tensor], n_head: int, n_head_k
 def write_lora_gguf(tensors: dict[str, np.ndarray], path: Path, architecture: str, alpha: float) -> None:
     import gguf
 
-    tmp = Path(path).with_suffix(".tmp")
-    writer = gguf.GGUFWriter(str(tmp), architecture)  # llama.cpp checks it equals the base model's
-    writer.add_string("general.type", "adapter")
-    writer.add_string("adapter.type", "lora")
-    writer.add_float32("adapter.lora.alpha", float(alpha))  # scale = alpha / rank, as in PEFT
-    for name, array in sorted(tensors.items()):
-        writer.add_tensor(name, array.astype(np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    tmp.replace(path)
+    with written_atomically(path) as tmp:
+        writer = gguf.GGUFWriter(str(tmp), architecture)  # llama.cpp checks it equals the base model's
+        writer.add_string("general.type", "adapter")
+        writer.add_string("adapter.type", "lora")
+        writer.add_float32("adapter.lora.alpha", float(alpha))  # scale = alpha / rank, as in PEFT
+        for name, array in sorted(tensors.items()):
+            writer.add_tensor(name, array.astype(np.float32))
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()

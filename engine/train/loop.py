@@ -187,7 +187,7 @@ def evaluate_perception(model: PerceptionModel, cache, views: list[augment.View]
             out[name] = float((truth[keep, sound[keep].argmax(axis=1)] == 1).mean())
     background = truth.sum(axis=1) == 0
     if background.any():  # how often quiet noise alone would be reported as an event
-        out["val_background_named"] = float((sound[background].max(axis=1) >= ENGINE.event_threshold).mean())
+        out["val_background_named"] = float((sound[background].max(axis=1) >= EngineConfig.event_threshold).mean())
     for name in scores:
         if name != "sound" and (targets[name] >= 0).any():
             known = targets[name] >= 0
@@ -285,7 +285,6 @@ def _train_with_llm(cfg, run, train_records, val_records, durations, cache, whis
     return record
 
 
-ENGINE = EngineConfig()  # its event threshold and count: training shows the LLM the event lines inference will
 
 
 def _lm_forward(model, adapter, perception, embed, tokenizer, cache, batch, device):
@@ -296,7 +295,7 @@ def _lm_forward(model, adapter, perception, embed, tokenizer, cache, batch, devi
     audio_tokens = adapter(features)
     probabilities = head_probabilities(perception, features)  # the whole batch in one pass, then each clip
     heard = [read(perception.dims, {h: p[i:i + 1] for h, p in probabilities.items()}, [(0.0, e.duration)],
-                  ENGINE.event_threshold, ENGINE.max_events).events for i, e in enumerate(batch)]
+                  EngineConfig.event_threshold, EngineConfig.max_events).events for i, e in enumerate(batch)]
     ids, targets = collate(tokenizer, batch, heard)
     n_audio = audio_tokens.shape[1]
     inputs = left_pad([torch.cat([a, embed(torch.tensor(t, device=device))]) for a, t in zip(audio_tokens, ids)], 0.0)
