@@ -196,9 +196,9 @@ class ChatCompletions:
                 self._contexts.popitem(last=False)
         return context
 
-    def start(self, chat: ChatRequest):
+    def start(self, chat: ChatRequest, choice: ModelChoice):
         """Listen to the clip and set the answer going (the stream is lazy: nothing decodes until it is read)."""
-        engine = self.engines.get(model_choice(chat.model, self.engines))
+        engine = self.engines.get(choice)
         context = self.context(engine, chat.audio)
         return engine, context, engine.ask(context, chat.question, chat.history, mode=chat.mode,
                                            sampling=chat.sampling)
@@ -210,8 +210,8 @@ class ChatCompletions:
         try:
             cap = self.settings.max_upload_bytes * 4 // 3 + MB  # base64 is 4/3 of the audio, plus the JSON
             chat = parse_request(await read_body(request, cap), self.settings)
-            model_choice(chat.model, self.engines)  # an unknown model is refused before the clip is read
-            engine, context, stream = await run_in_threadpool(self.start, chat)
+            choice = model_choice(chat.model, self.engines)  # an unknown model is refused before the clip is read
+            engine, context, stream = await run_in_threadpool(self.start, chat, choice)
             reply = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time()), "model": chat.model}
             if chat.stream:
                 release = False  # the stream releases its slot when it ends

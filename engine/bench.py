@@ -56,7 +56,7 @@ def competing_processes(n: int):
             process.wait()
 
 
-def measure(engine, audio: Path, question: str) -> dict[str, float]:
+def measure(engine, audio: Path, question: str, modes: tuple[str, ...] = TIMED_MODES) -> dict[str, float]:
     """One analysis and one answer per mode, from an empty KV cache: seconds per stage and end to end."""
     context = engine.analyze(audio)
     t = context.timings
@@ -64,7 +64,7 @@ def measure(engine, audio: Path, question: str) -> dict[str, float]:
            "ASR (whisper.cpp)": t["asr"], "TLTR (perception + adapter)": t["tltr"]}
     listen = t["decode"] + t["encoder"] + t["asr"] + t["tltr"]  # every mode's analysis (the cascade's language too)
     row["listen (analyze)"] = listen
-    for mode in TIMED_MODES:
+    for mode in modes:
         engine.llm.reset()
         stream = engine.ask(context, question, mode=mode)
         stream.read()

