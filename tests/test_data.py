@@ -163,6 +163,7 @@ def test_package_rules():
 def test_new_source_rules():
     """The packages added for the perception model label what their names say, and skip voice lines."""
     wz = "usr/share/games/warzone2100/base.wz!audio/"
+    ad = "usr/share/games/0ad/mods/public/public.zip!audio/"
     cases = [
         ("warzone2100-data", wz + "sfx/weapons/mgheavy.ogg", "machine gun"),
         ("warzone2100-data", wz + "sfx/weapons/lrgcan.ogg", "artillery fire"),
@@ -176,12 +177,23 @@ def test_new_source_rules():
         ("sound-icons", "usr/share/sounds/sound-icons/violoncello-7.wav", "cello"),
         ("sound-icons", "usr/share/sounds/sound-icons/prompt", None),
         ("asterisk-core-sounds-en-wav", "usr/share/asterisk/sounds/en_US_f_Allison/privacy-prompt.wav", "speech"),
+        # the 2026-12 survey: 0ad's sounds sit inside public.zip, its voice lines are skipped (but the dog's bark)
+        ("0ad-data", ad + "actor/human/death/female_death_07.ogg", "groaning"),
+        ("0ad-data", ad + "resource/lumbering/lumber_tree_10.ogg", "chopping wood"),
+        ("0ad-data", ad + "voice/global/civ_dog_bark.ogg", "dog barking"),
+        ("0ad-data", ad + "voice/greek/civ/civ_female_attack_1.ogg", None),
+        ("torcs-data", "usr/share/games/torcs/data/sound/viper_long.wav", "engine running"),
+        ("torcs-data", "usr/share/games/torcs/data/sound/crash1.wav", "crash"),
+        ("supertuxkart-data", "usr/share/games/supertuxkart/data/tracks/black_forest/steamlocomotive.ogg", "train"),
+        ("lincity-ng-data", "usr/share/games/lincity-ng/sounds/trafichigh3.wav", "traffic noise"),
+        ("fillets-ng-data", "usr/share/games/fillets-ng/sound/linux/en/space0.ogg", "keyboard typing"),
     ]
     for package, path, label in cases:
         found = match(PACKAGES[package], path.lower())
         assert (found.label if found else None) == label, (package, path, found)
     assert PACKAGES["asterisk-core-sounds-en-wav"].speaker == ("asterisk Allison", "female")
     assert set(AUDIOSET_NAME) == set(SOUND_LABELS) and AUDIOSET_NAME["dog barking"] == "Bark"
+    assert PACKAGES["0ad-data"].archives  # read inside the zip
 
 
 def test_generated_midi_is_well_formed():

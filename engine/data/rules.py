@@ -62,6 +62,13 @@ _DRUM_RULES = (
     Rule(r"(?<![a-z])(kick|bass-?drum|bd|snare|tom|floortom|conga|bongo|cajon|djembe)", "drum", "{dir}:{m}"),
 )
 
+_0AD = r"public\.zip!audio/"  # 0ad-data's sounds are members of public.zip
+_TORCS_ENGINES = (  # the per-car engine samples that torcs-data's cars/*.xml name
+    r"206_engine|935|944|alpha-romeo|cleanviper|clkdtmb2|corolla1400hi2|engine-1|evo7_engine(?:_f)?|f360"
+    r"|ferrarif355|ferrarif50|ford1b|ford2c|gt40|impreza2002_engine|lamborghinidiablo|lotus|mclarenf1|nsx"
+    r"|porsche_engine|renault-v10|viper2|viper_long|xj220"
+)
+
 PACKAGES: dict[str, PackageSpec] = {
     "megaglest-data": PackageSpec(
         note="RTS: animals, ambience (tilesets), combat; unit voice lines (_ack/_select) skipped",
@@ -367,6 +374,273 @@ PACKAGES: dict[str, PackageSpec] = {
         note="guitar strums (one folder)",
         rules=(Rule(r"guitarstrums/([a-g](?:sharp|flat|#|b)?(?:major|minor|maj|min|m)?\d*)[_.]", "guitar", "{m}"),),
     ),
+    "0ad-data": PackageSpec(
+        archives=("usr/share/games/0ad/mods/public/public.zip",),
+        note="ancient-warfare RTS (sounds inside public.zip): animals, weather/water ambience, footsteps, "
+             "arrows, swords, crafts; civilian voice lines (Greek/Latin/Persian phrases) and UI skipped",
+        rules=_SKIP_COMMON + (
+            Rule(_0AD + r"voice/global/civ_dog_bark\.", "dog barking"),
+            Rule(_0AD + r"(?:voice|interface)/", None),
+            # animals (sound groups in actor/fauna/*.xml name the animal)
+            Rule(_0AD + r"actor/fauna/animal/cattle_\d+\.", "cow mooing"),
+            Rule(_0AD + r"actor/fauna/animal/chicken_\d+\.", "chicken clucking"),
+            Rule(_0AD + r"actor/fauna/animal/elephant_", "elephant", "elephant"),
+            Rule(_0AD + r"actor/fauna/animal/lion_", "lion roaring", "lion"),
+            Rule(_0AD + r"actor/fauna/animal/pig_", "pig oinking", "pig"),
+            Rule(_0AD + r"actor/fauna/animal/sheep_\d+\.", "sheep bleating"),
+            Rule(_0AD + r"actor/fauna/death/goat_\d+\.", "goat bleating"),
+            Rule(_0AD + r"actor/fauna/animal/(?:flamingo_\d+|peacock_call_\d+)\.", "bird call"),
+            Rule(_0AD + r"actor/(?:fauna|mounted)/death/death_horse_\d+\.|actor/fauna/animal/horse_death\d",
+                 "horse", "death_horse"),  # horse_death1/2 are byte-identical to death_horse_12/13
+            Rule(_0AD + r"actor/fauna/animal/horse_", "horse"),
+            Rule(_0AD + r"actor/mounted/movement/mstep\d+\.", "horse", "mstep"),  # hooves of a mounted unit
+            # people
+            Rule(_0AD + r"actor/human/death/(?:(?:fe)?male_death|death)_\d+\.", "groaning"),  # death cries
+            Rule(_0AD + r"actor/human/movement/(?:footsteps/|hstep_)", "footsteps"),
+            Rule(_0AD + r"actor/singlesteps/fs_[a-z]+_?\d+\.", "footsteps"),
+            # ambience
+            Rule(_0AD + r"ambient/dayscape/day_(?:temperate|tropical)", "outdoor nature ambience"),
+            Rule(_0AD + r"ambient/water/river_", "water flowing"),
+            Rule(_0AD + r"ambient/water/waterfall_", "waterfall"),
+            Rule(_0AD + r"ambient/water/wave(?:crash|rocky)?_", "ocean waves"),
+            Rule(_0AD + r"ambient/weather/rain_", "rain"),
+            Rule(_0AD + r"ambient/weather/thunder_", "thunder"),
+            Rule(_0AD + r"ambient/weather/windleaves_", "rustling leaves"),
+            Rule(_0AD + r"ambient/weather/(?:wind|windgust|windstorm|snowstorm)_", "wind"),
+            Rule(_0AD + r"attack/fire/(?:c|sp)_\d+\.", "fire crackling"),  # crackling_fire.xml, spreading_fire.xml
+            # weapons
+            Rule(_0AD + r"attack/impact/arrow_|attack/weapon/(?:arrowfly|bow_attack)_", "arrow"),
+            Rule(_0AD + r"attack/impact/shield_metal_", "metal clanging"),
+            Rule(_0AD + r"attack/impact/shield_wood_", "wood impact"),
+            Rule(_0AD + r"attack/weapon/musket_", "gunshot"),
+            Rule(_0AD + r"attack/weapon/swordhit_(\d+)", "sword clash", "swordhit{m}"),  # 10, 10a, 10b: one take
+            # work
+            Rule(_0AD + r"resource/construction/con_saw_", "sawing"),
+            Rule(_0AD + r"resource/lumbering/lumber_tree_\d+\.", "chopping wood"),
+            Rule(_0AD + r"resource/foraging/leaves_", "rustling leaves"),
+        ),
+    ),
+    "7kaa-data": PackageSpec(
+        note="Seven Kingdoms: the loose weather WAVs only (unit sounds are inside A_WAVE*.RES, unsupported)",
+        rules=(
+            Rule(r"7kaa/sound/wind\.wav$", "wind"),
+            Rule(r"7kaa/sound/rain\.wav$", "rain"),
+            Rule(r"7kaa/sound/thunder\.wav$", "thunder"),
+            Rule(r"7kaa/sound/fire\.wav$", "fire crackling"),
+        ),
+    ),
+    "freecol": PackageSpec(
+        note="colonisation strategy: cannon fire; anthems, music and UI events skipped",
+        rules=_SKIP_COMMON + (
+            Rule(r"resources/sound/attack/(?:artillery|bombard|naval)\.", "artillery fire"),
+        ),
+    ),
+    "unknown-horizons": PackageSpec(
+        note="settlers-like: building ambience loops (woodcutter, smith, pasture, ship's bell); music, UI, voices skipped",
+        rules=_SKIP_COMMON + (
+            Rule(r"audio/sounds/lumberjack(?:_long)?\.", "chopping wood"),
+            Rule(r"audio/sounds/(?:smith|stonemason)\.", "hammering"),  # weaponsmith/toolmaker anvil, stonemason
+            Rule(r"audio/sounds/sheepfield\.", "sheep bleating"),  # pasture
+            Rule(r"audio/sounds/ships_bell\.", "bell"),
+        ),
+    ),
+    "naev-data": PackageSpec(
+        note="space trading/combat: explosions only (weapons, engines and UI are sci-fi)",
+        rules=_SKIP_COMMON + (
+            Rule(r"snd/sounds/(?:explosion\d|medexp\d|lrgexp\d|bansheeexp)\.", "explosion"),
+        ),
+    ),
+    "fillets-ng-data": PackageSpec(
+        note="underwater puzzle game (Czech names; level scripts checked): keyboard, phones, clock, bubbles, "
+             "impacts; dialogue and cartoon creature voices skipped",
+        rules=_SKIP_COMMON + (
+            Rule(r"sound/linux/en/(key|enter|space)\d+\.", "keyboard typing", "{m}"),  # the 'linux' terminal level
+            Rule(r"sound/bathyscaph/en/bat-t-phone\d\.", "telephone ringing"),
+            Rule(r"sound/dump/en/sm-x-tiktak\.", "clock ticking"),  # the alarm clock ticking
+            Rule(r"sound/engine/en/mot-x-motor\.", "engine running"),
+            Rule(r"sound/corridor/en/ch-x-click\d\.", "click"),
+            Rule(r"sound/share/sp-bubles_\d+\.", "bubbling"),
+            Rule(r"sound/share/sp-impact_(?:light|heavy)_\d+\.", "thud"),
+            Rule(r"sound/steel/en/steel-x-redalert\.", "alarm"),
+            Rule(r"sound/aztec/en/bot-x-smich\.", "laughter"),  # 'smich' = laughter
+            Rule(r"sound/cancan/en/kan-klavir-music\.", "piano"),  # 'klavir' = piano (cancan on piano)
+        ),
+    ),
+    "supertuxkart-data": PackageSpec(
+        note="kart racer: engines, horn, tyre skid, crashes, weather, animals; every sfx credited in copyright",
+        rules=_SKIP_COMMON + (
+            Rule(_b(r"skid"), "tire squeal", "skid"),  # opengameart "car tire squeal skid loop"
+            Rule(_b(r"car_accel|car_revup"), "engine revving"),
+            Rule(_b(r"engine_large|engine_small"), "engine running"),
+            Rule(_b(r"horn"), "car horn"),  # soundbible "Horn Honk"
+            Rule(_b(r"crash"), "crash"),
+            Rule(_b(r"steamlocomotive"), "train", "steamlocomotive"),
+            Rule(_b(r"airplane_jetengine"), "airplane"),  # airliner flyover, Wikimedia Commons
+            Rule(_b(r"wilhelmscream"), "scream"),
+            Rule(_b(r"ugh"), "groaning"),
+            Rule(_b(r"gp_end"), "applause"),  # soundbible "10 Second Applause"
+            Rule(_b(r"lenautile_restaurant"), "crowd chatter"),  # restaurant ambience
+            Rule(_b(r"exotic-birds"), "bird song", "{stem}"),
+            Rule(r"tracks/black_forest/cow\.", "cow mooing"),
+            Rule(r"tracks/scotland/sheep\.", "sheep bleating"),
+            Rule(_b(r"clock"), "clock ticking"),  # pdsounds "clock ticking"
+            Rule(_b(r"explosion"), "explosion"),
+            Rule(_b(r"fireworks_show"), "fireworks"),
+            Rule(_b(r"gnu_flute"), "flute"),
+            Rule(_b(r"metal_clang"), "metal clanging"),
+            Rule(_b(r"rain"), "rain"),
+            Rule(_b(r"thunder"), "thunder"),  # soundbible "Lightning Strike Summer Storm"
+            Rule(_b(r"river_loop"), "water flowing"),
+            Rule(_b(r"waterfall_loop"), "waterfall"),
+            Rule(_b(r"splash"), "water splashing"),
+            Rule(_b(r"swatter"), "whip crack"),  # soundbible "Whip Crack"
+            Rule(_b(r"machine_sound"), "machinery"),
+        ),
+    ),
+    "torcs-data": PackageSpec(
+        note="racing simulator: per-car engine samples (named in cars/*.xml), crashes, tyre skids",
+        rules=_SKIP_COMMON + (
+            Rule(r"data/sound/evo7_engine(?:_f)?\.wav$", "engine running", "evo7_engine"),
+            Rule(rf"data/sound/({_TORCS_ENGINES})\.wav$", "engine running", "{m}"),
+            Rule(r"data/sound/crash\d*\.wav$", "crash", "crash"),
+            Rule(r"data/sound/(?:skid|skid_tyres)\.wav$", "tire squeal", "skid"),
+        ),
+    ),
+    "trigger-rally-data": PackageSpec(
+        archives=("usr/share/games/trigger-rally/data.zip",),
+        note="rally game (sounds inside data.zip): engine loop, wind; co-driver pace notes (speech) skipped",
+        rules=(
+            Rule(r"!sounds/codriver/", None),
+            Rule(r"!sounds/engine\.wav$", "engine running"),
+            Rule(r"!sounds/wind\.wav$", "wind"),
+        ),
+    ),
+    "warmux-data": PackageSpec(
+        note="artillery game (Wormux): explosions, guns, pain voices; spoken taunts skipped",
+        rules=_SKIP_COMMON + (
+            Rule(r"weapons/(?:explosion\d*|dynamite_exp|riot_bomb_exp)\.", "explosion", "{stem}"),
+            Rule(r"weapons/(?:shotgun|gun)\.", "gunshot"),
+            Rule(r"weapons/m16\.", "machine gun"),
+            Rule(r"weapons/aircraft_flying\.", "airplane"),
+            Rule(r"weapons/airhammer_used\.", "jackhammer"),
+            Rule(r"weapons/anvil_collision\.", "metal clanging"),
+            Rule(r"weapons/slap\.", "slap"),
+            Rule(r"weapons/dynamite_fuze\.", "hissing"),
+            Rule(r"misc/step\.", "footsteps"),
+            Rule(r"misc/box_hitting_ground\.", "thud"),
+            Rule(r"voices/injured_(?:light|medium|high)\d*\.", "groaning", "{stem}"),
+        ),
+    ),
+    "cube2-data": PackageSpec(
+        note="Sauerbraten FPS: guns, pain grunts, chainsaw, weather, water; credits per sound folder",
+        rules=_SKIP_COMMON + (
+            Rule(r"sounds/0ad/thunder", "thunder"),
+            Rule(r"sounds/0ad/windgust", "wind"),
+            Rule(r"sounds/0ad/fs_sand", "footsteps"),
+            Rule(r"sounds/aard/pain\d*\.", "groaning", "aard:pain"),
+            Rule(r"sounds/aard/grunt\d*\.", "grunting", "aard:grunt"),
+            Rule(r"sounds/audioaugust/chainsaw/(?:attack|idle)\.", "chainsaw", "chainsaw:{stem}"),
+            Rule(r"sounds/olpc/michaelbierylo/sfx_doorslam\.", "door"),
+            Rule(r"sounds/olpc/adamkeshen/kik\.", "drum"),
+            Rule(r"sounds/q009/minigun\d*\.", "machine gun", "q009:minigun"),
+            Rule(r"sounds/q009/(pistol|rifle|shotgun)\d*\.", "gunshot", "q009:{m}"),
+            Rule(r"sounds/(?:q009/explosion|sfx/explode)\.", "explosion"),
+            Rule(r"sounds/sfx/burning\.", "fire crackling"),
+            Rule(r"sounds/yo_frankie/amb_waterdrip", "dripping"),
+            Rule(r"sounds/yo_frankie/watersplash", "water splashing"),
+        ),
+    ),
+    "supertux-data": PackageSpec(
+        note="platformer: weather, fire, fireworks, water, door, bells; cartoon effects and speech skipped",
+        rules=_SKIP_COMMON + (
+            Rule(r"/speech/", None),
+            Rule(r"sounds/explosion\.", "explosion"),
+            Rule(r"sounds/fire\.ogg$", "fire crackling"),
+            Rule(r"sounds/firecracker\.", "firecracker"),
+            Rule(r"sounds/fireworks\.", "fireworks"),
+            Rule(r"sounds/rain\.", "rain"),
+            Rule(r"sounds/(?:thunder|lightning)\.", "thunder", "{stem}"),
+            Rule(r"sounds/waterfall\.", "waterfall"),
+            Rule(r"sounds/splash\.", "water splashing", "splash"),
+            Rule(r"sounds/door\.", "door"),
+            Rule(r"sounds/savebell(?:2|_low)\.", "bell", "savebell"),
+            Rule(r"sounds/thud\.", "thud"),
+        ),
+    ),
+    "freeciv-data": PackageSpec(
+        note="strategy game: unit fight/move sounds (soundspec names them; warzone-derived)",
+        rules=_SKIP_COMMON + (
+            Rule(r"stdsounds/(?:lrgcan|medcan|mortar)\.", "artillery fire"),
+            Rule(r"stdsounds/(?:lrgexpl|smlexpl)\.", "explosion"),
+            Rule(r"stdsounds/(?:mgbar\d|mgheavy)\.", "machine gun"),
+            Rule(r"stdsounds/splash\.", "water splashing"),
+            Rule(r"stdsounds/tread\.", "engine running"),
+            Rule(r"stdsounds/foot\d*\.", "footsteps"),
+        ),
+    ),
+    "frozen-bubble-data": PackageSpec(
+        note="puzzle game: applause, snoring, typewriter; game blips skipped",
+        rules=_SKIP_COMMON + (
+            Rule(r"snd/applause\.", "applause"),
+            Rule(r"snd/snore\.", "snoring"),
+            Rule(r"snd/typewriter\.", "typewriter"),
+        ),
+    ),
+    "pingus-data": PackageSpec(
+        note="lemmings-like: one water splash; voice lines and blips skipped",
+        rules=_SKIP_COMMON + (Rule(r"sounds/splash\.wav$", "water splashing"),),
+    ),
+    "lincity-ng-data": PackageSpec(
+        note="city builder: building ambiences named by building (blacksmith, stadium crowd, trains, traffic)",
+        rules=_SKIP_COMMON + (
+            Rule(_b(r"blacksmith"), "hammering"),
+            Rule(_b(r"sportscroud"), "crowd cheering"),
+            Rule(_b(r"railtrain"), "train"),
+            Rule(_b(r"trafic(?:high|low)"), "traffic noise", "trafic"),
+            Rule(_b(r"fire"), "fire crackling"),
+            Rule(_b(r"rocketexplosion"), "explosion"),
+        ),
+    ),
+    "enigma-data": PackageSpec(
+        note="puzzle game: glass shattering, explosions, drip, splash (sound-defaults.lua says what uses each)",
+        rules=_SKIP_COMMON + (
+            Rule(r"soundsets/enigma/shatter\.", "glass breaking"),  # st_window, it_bottle breaking
+            Rule(r"soundsets/enigma/explosion[12]\.", "explosion", "explosion"),  # bombs, dynamite
+            Rule(r"soundsets/enigma/drip\.", "dripping"),
+            Rule(r"soundsets/enigma/dropinwater\.", "water splashing"),
+            Rule(r"soundsets/enigma/st-thud\.", "thud"),
+        ),
+    ),
+    "redeclipse-data": PackageSpec(
+        note="arena FPS: freesound-derived ambiences (credited in ambience/readme.txt), footsteps, guns, pain",
+        rules=_SKIP_COMMON + (
+            Rule(r"sounds/announcer/|sounds/interface/", None),
+            Rule(r"ambience/(?:wind|blowwind|hollowwind|wastewind|morph/wind\d*|morph/stormwind)\.", "wind", "{stem}"),
+            Rule(r"ambience/cavedrip\.", "dripping"),
+            Rule(r"ambience/(?:creek|river|water)\.", "water flowing", "{stem}"),
+            Rule(r"ambience/waterfall", "waterfall", "waterfall"),
+            Rule(r"ambience/cycadas\.", "insect buzzing"),
+            Rule(r"ambience/nightcrickets\.", "crickets chirping"),
+            Rule(r"ambience/distant_cars\.", "traffic noise"),
+            Rule(r"ambience/fire\.", "fire crackling"),
+            Rule(r"ambience/machine\d*\.", "machinery", "ambience:machine"),
+            Rule(r"ambience/morph/(?:storm)?rain\.", "rain", "morph:{stem}"),
+            Rule(r"ambience/morph/stormbolts\.", "thunder"),
+            Rule(r"player/(?:footstep|concstep)\d*\.", "footsteps", "{stem}"),
+            Rule(r"player/swimstep\d*\.", "water splashing", "swimstep"),
+            Rule(r"player/pain\d*\.", "groaning", "player:pain"),
+            Rule(r"voice/argh\d*\.", "groaning", "voice:argh"),
+            Rule(r"voice/haha\d*\.", "laughter", "voice:haha"),
+            Rule(r"sfx/(?:splashin|splashout|splosh)\d*\.", "water splashing", "{stem}"),
+            Rule(r"sfx/(?:burning|burnfire)\.", "fire crackling", "{stem}"),
+            Rule(r"sfx/extinguish\d*\.", "hissing", "extinguish"),
+            Rule(r"sfx/alarm\.", "alarm"),
+            Rule(r"weapons/(pistol|shotgun)/primary\d*\.", "gunshot", "{m}:primary"),
+            Rule(r"weapons/smg/primary\d*\.", "machine gun", "smg:primary"),
+            Rule(r"weapons/(?:explode\d*|mine/explode\d*)\.", "explosion", "{dir}:explode"),
+            Rule(r"weapons/thud\d*\.", "thud", "thud"),
+        ),
+    ),
 }
 
 # Packages looked at and left out, with the reason (reported in the manifest).
@@ -377,6 +651,14 @@ EXCLUDED_PACKAGES: dict[str, str] = {
     "asterisk-moh-opsound-wav": "five long hold-music pieces with no labels beyond 'music'",
     "junior-sound": "metapackage, no audio",
     "minetest-mod-throwing-arrows": "only sci-fi arrow effects",
+    "openclonk-data": "sound effects are inside Sound.ocg, a c4group container (not zip); only music tracks are loose",
+    "lordsawar-data": "only seven music tracks, no sound effects",
+    "marble-data": "no audio files (map data and docs)",
+    "extremetuxracer-data": "only surface-slide loops (snow/ice/grass), pickups and a tree hit: no clear AudioSet class",
+    "xmoto-data": "effects (motorbike engine_00..12, glass, crash) are packed in xmoto.bin, a custom XBI3 container",
+    "neverball-data": "no audio (the sounds ship in neverball-common)",
+    "teeworlds-data": "all sounds are WavPack (.wv), which the reader does not decode",
+    "kobodeluxe-data": "no recordings: sounds are Audiality synthesis scripts (.agw)",
 }
 
 # Local folders (--source-dir) use keyword rules on the file name.

@@ -7,7 +7,8 @@ from collections.abc import Iterable
 
 VALIDATION_PERCENT = 10
 # Packages whose every clip is validation: accuracy on them is accuracy on sources no training clip came from
-VALIDATION_PACKAGES = ("scorched3d-data", "lugaru-data", "wordwarvi-sound", "heroes-sound-effects")
+VALIDATION_PACKAGES = ("scorched3d-data", "lugaru-data", "wordwarvi-sound", "heroes-sound-effects", "supertuxkart-data",
+                       "enigma-data")
 
 
 def split_of_source(source_id: str, validation_percent: int = VALIDATION_PERCENT) -> str:
