@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-import av
 import numpy as np
 import soundfile as sf
 
@@ -19,23 +17,6 @@ TRIM_FRAME = SAMPLE_RATE // 100  # 10 ms analysis frame for silence trimming
 SILENCE_DB = -50.0  # frames quieter than this (dBFS RMS) at the edges are trimmed
 SILENCE_FLOOR = 10 ** (SILENCE_DB / 20)
 EDGE_MARGIN = 2 * TRIM_FRAME  # keep 20 ms around the sound when trimming
-
-
-def decode(source: str | Path | bytes) -> np.ndarray:
-    """Decode a file path or its bytes to float32 mono at 16 kHz (PyAV: ogg, wav, flac, mp3...)."""
-    handle = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else str(source)
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-    chunks: list[np.ndarray] = []
-    with av.open(handle) as container:
-        stream = next(s for s in container.streams if s.type == "audio")
-        for frame in container.decode(stream):
-            for out in resampler.resample(frame):
-                chunks.append(out.to_ndarray().reshape(-1))
-        for out in resampler.resample(None):
-            chunks.append(out.to_ndarray().reshape(-1))
-    if not chunks:
-        return np.zeros(0, dtype=np.float32)
-    return np.concatenate(chunks).astype(np.float32)
 
 
 def trim(x: np.ndarray, max_samples: int = MAX_SAMPLES) -> np.ndarray:

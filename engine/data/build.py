@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from ..files import written_atomically
 from ..weights import cache_dir
+from ..audio import decode_trusted
 from . import audio, music, speech
 from .debian import FetchError, Source, fetch_package, open_local_dir, read_bytes
 from .denylist import HELD_OUT_CORPORA, HELD_OUT_PACKAGES, assert_allowed
@@ -119,7 +120,7 @@ def collect_events(
             wav = out_root / rel
             if not wav.exists():
                 try:
-                    x = audio.decode(data)
+                    x = decode_trusted(data)
                 except Exception:  # noqa: BLE001 - any undecodable file is skipped and counted
                     skips.add(source.name, "could not decode")
                     continue

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import audio
+from ..audio import decode_trusted
 
 FLUIDSYNTH = "fluidsynth"
 SOUNDFONT_PACKAGE = "fluid-soundfont-gm"
@@ -126,4 +126,4 @@ def render(p: Piece, soundfont: Path) -> np.ndarray:
             [FLUIDSYNTH, "-ni", "-q", "-g", "0.6", "-r", "44100", "-F", str(wav), str(soundfont), str(mid)],
             check=True, capture_output=True,
         )
-        return audio.decode(wav)
+        return decode_trusted(wav)

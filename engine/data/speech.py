@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import audio
+from ..audio import decode_trusted
 from .sentences import ENGLISH, OTHER_LANGUAGES
 
 ESPEAK = "espeak-ng"
@@ -93,4 +93,4 @@ def synthesize(u: Utterance) -> np.ndarray:
             [ESPEAK, "-v", voice, "-s", str(RATES[u.rate]), "-p", str(PITCHES[u.pitch]), "-w", str(wav), u.text],
             check=True, capture_output=True,
         )
-        return audio.decode(wav)
+        return decode_trusted(wav)

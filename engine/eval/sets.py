@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ..audio import decode_trusted
 from ..data import audio as data_audio
 from ..data import music
 from ..data.build import default_out_dir
@@ -222,7 +223,7 @@ def synthesize_flite(text: str, voice: str, stretch: float) -> np.ndarray:
         wav = Path(tmp) / "say.wav"
         subprocess.run([FLITE, "-voice", voice, "--setf", f"duration_stretch={stretch}", "-t", text, "-o", str(wav)],
                        check=True, capture_output=True)
-        return data_audio.decode(wav)
+        return decode_trusted(wav)
 
 
 def _make_speech(item: dict, path: Path) -> None:
@@ -265,7 +266,7 @@ def _event_plan() -> list[dict]:
 
 
 def _make_event(item: dict, path: Path) -> None:
-    x = data_audio.decode(Path(item["where"]))
+    x = decode_trusted(Path(item["where"]))
     if data_audio.peak(x) > 0.99:
         x = data_audio.normalize_peak(x, -0.1)
     data_audio.write_wav(path, data_audio.trim(x))
