@@ -262,9 +262,21 @@ class SpecialTokens:
     languages: dict[str, int]  # "<|en|>" -> id, in vocabulary order
 
 
+class _Input(dict):
+    """An input file's tensors or JSON: a missing entry is a bad input (ValueError, reported as "cannot
+    convert"), while a KeyError anywhere else stays a bug in this converter and surfaces as one."""
+
+    def __init__(self, what: str, entries: dict):
+        super().__init__(entries)
+        self.what = what
+
+    def __missing__(self, key):
+        raise ValueError(f"{self.what} has no {key!r}")
+
+
 def special_tokens(tokenizer: dict) -> SpecialTokens:
     """Special ids from a parsed tokenizer.json."""
-    ids = {t["content"]: t["id"] for t in tokenizer["added_tokens"]}
+    ids = _Input("tokenizer.json's added tokens", {t["content"]: t["id"] for t in tokenizer["added_tokens"]})
     sot, translate = ids["<|startoftranscript|>"], ids["<|translate|>"]
     return SpecialTokens(
         eot=ids["<|endoftext|>"],
@@ -283,9 +295,9 @@ def _read_ct2_dir(ct2_dir: Path) -> tuple[dict[str, np.ndarray], dict, dict]:
     missing = [f for f in ("model.bin", "config.json", "tokenizer.json") if not (ct2_dir / f).is_file()]
     if missing:
         raise ValueError(f"{ct2_dir}: missing {', '.join(missing)}")
-    config = json.loads((ct2_dir / "config.json").read_text())
-    tokenizer = json.loads((ct2_dir / "tokenizer.json").read_text(encoding="utf-8"))
-    return read_ct2(ct2_dir / "model.bin"), config, tokenizer
+    config = _Input("config.json", json.loads((ct2_dir / "config.json").read_text()))
+    tokenizer = _Input("tokenizer.json", json.loads((ct2_dir / "tokenizer.json").read_text(encoding="utf-8")))
+    return _Input("model.bin", read_ct2(ct2_dir / "model.bin")), config, tokenizer
 
 
 # --- Hugging Face transformers checkpoint -------------------------------------------------------

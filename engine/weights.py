@@ -188,7 +188,7 @@ def _convert(name: str, ct2_dir: Path, source: str, out: Path) -> dict:
         convert.ct2_to_ggml(ct2_dir, out / "ggml-model.bin")
         max_diff = max(convert.verify_hf(ct2_dir, out / "hf"), convert.verify_ggml(ct2_dir, out / "ggml-model.bin"))
         _smoke_test_ggml(out / "ggml-model.bin")
-    except (ValueError, OSError, KeyError) as error:
+    except (ValueError, OSError) as error:  # a bad input; a KeyError or TypeError is a bug here and says so
         raise ModelError(f"cannot convert Whisper {name} from {ct2_dir}: {str(error).splitlines()[0]}") from None
     files = {str(p.relative_to(out)): {"size": p.stat().st_size, "sha256": file_sha256(p)}
              for p in sorted(out.rglob("*")) if p.is_file() and p.name != "manifest.json"}

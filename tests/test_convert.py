@@ -106,6 +106,20 @@ def test_read_ct2_rejects_bad_files(ct2_dir, tmp_path):
         assert "\n" not in str(error.value)
 
 
+def test_a_missing_entry_is_a_bad_input_not_a_key_error(ct2_dir, tmp_path):
+    """What an input file lacks is reported as a ValueError naming it ("cannot convert" upstream); a KeyError
+    is left for bugs in the converter."""
+    bad = tmp_path / "ct2"
+    bad.mkdir()
+    for name in ("model.bin", "tokenizer.json"):
+        (bad / name).symlink_to(ct2_dir[1] / name)
+    config = json.loads((ct2_dir[1] / "config.json").read_text())
+    del config["suppress_ids"]
+    (bad / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="config.json has no 'suppress_ids'"):
+        ct2_to_hf(bad, tmp_path / "hf")
+
+
 def test_read_ct2_scalars_and_alias(ct2_dir):
     w = read_ct2(ct2_dir[1] / "model.bin")
     assert w["decoder/projection/weight"] is w["decoder/embeddings/weight"]
