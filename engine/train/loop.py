@@ -1,12 +1,13 @@
-"""The curriculum, one readable loop per kind of stage (nanoGPT style): batch -> forward -> loss -> backward ->
-step -> log -> checkpoint. Stage 0 trains the perception model on cached features alone; stages 1-3 run the LLM in
-torch, loaded from the very GGUF that llama.cpp serves, through Hugging Face Accelerate."""
+"""The curriculum: one readable loop (nanoGPT style: batch -> forward -> loss -> backward -> step -> log) that runs
+every stage, each described by a `Stage`. Stage 0 trains the perception model on cached features alone; stages 1-3
+run the LLM in plain PyTorch, loaded from the very GGUF that llama.cpp serves (on CUDA where there is one)."""
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,43 @@ def train(cfg: TrainConfig) -> dict:
 
 
 # -- stage 0: the perception model (Whisper-AT's TLTR, with more heads) ---------------------------------------
+@dataclass
+class Stage:
+    """What one stage trains and how it is scored; `optimise` runs any of them."""
+
+    name: str
+    parameters: list[torch.nn.Parameter]
+    batches: Iterator
+    losses: Callable[[list], dict[str, torch.Tensor]]  # batch -> {"loss": the total, other parts to log}
+    evaluate: Callable[[], dict]  # validation metrics, logged every cfg.eval_every steps and at the end
+    weight_decay: float = 0.0
+    clip_norm: float | None = None
+
+
+def optimise(stage: Stage, cfg: TrainConfig, run: Run) -> dict:
+    """The training loop: AdamW with warmup + cosine decay over cfg.steps; one log record per step. -> the last."""
+    optimizer = torch.optim.AdamW(stage.parameters, lr=cfg.lr, weight_decay=stage.weight_decay)
+    schedule = _cosine(optimizer, cfg.steps)
+    started = time.time()
+    for step in (bar := tqdm(range(1, cfg.steps + 1), desc=stage.name)):
+        losses = stage.losses(next(stage.batches))
+        loss = losses["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        if stage.clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(stage.parameters, stage.clip_norm)
+        optimizer.step()
+        schedule.step()
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        record = {"step": step, "loss": loss.item(), "lr": schedule.get_last_lr()[0], "seconds": time.time() - started}
+        record |= {f"loss_{k}": v.item() for k, v in losses.items() if k != "loss"}
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            record.update(stage.evaluate())
+            tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}))
+        run.log(record)
+    return record
+
+
 class PerceptionRun(Run):
     """Paths and logs of the perception model: one per Whisper model, whatever the LLM."""
 
@@ -135,31 +173,20 @@ def _train_perception(cfg, run, clips, views, cache, whisper_id) -> dict:
     dims = PerceptionDims(sample.shape[0], sample.shape[-1], heads, tuple(AUDIOSET_NAME[x] for x in SOUND_LABELS),
                           width=cfg.perception_width)
     model = PerceptionModel(dims)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
-    schedule = _cosine(optimizer, cfg.steps)
     train_views = [v for v in views if v.clip["split"] == "train"]
     val_views = [v for v in views if v.clip["split"] == "validation"]
     counts = Counter(label for v in train_views for label in v.sound_labels)
     keys = [(v.clip["kind"], min(v.sound_labels, key=counts.__getitem__, default="")) for v in train_views]
-    stream = balanced_batches(train_views, keys, cfg.batch_size * 4, cfg.seed)  # no LLM in the loop: larger batches
-    started = time.time()
-    for step in (bar := tqdm(range(1, cfg.steps + 1), desc="stage 0 (perception)")):
-        batch = next(stream)
+
+    def losses(batch: list[augment.View]) -> dict[str, torch.Tensor]:
         per_view = [head_targets(v, dims) for v in batch]
         targets = {name: torch.stack([t[name] for t in per_view]) for name, _ in heads}
-        losses = perception_loss(model(featurize.stack(cache, [v.key for v in batch])), targets)
-        loss = sum(losses.values())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-        record = {"step": step, "loss": loss.item(), "lr": schedule.get_last_lr()[0], "seconds": time.time() - started}
-        record |= {f"loss_{k}": v.item() for k, v in losses.items()}
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            record.update(evaluate_perception(model, cache, val_views))
-            tqdm.write(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in record.items()}))
-        run.log(record)
+        parts = perception_loss(model(featurize.stack(cache, [v.key for v in batch])), targets)
+        return {"loss": sum(parts.values()), **parts}
+
+    record = optimise(Stage("stage 0 (perception)", list(model.parameters()),
+                            balanced_batches(train_views, keys, cfg.batch_size * 4, cfg.seed),  # no LLM: larger batches
+                            losses, lambda: evaluate_perception(model, cache, val_views), weight_decay=0.01), cfg, run)
     info = PerceptionInfo(whisper_id, f"stage 0 ({cfg.steps} steps, {len(train_views)} training views)")
     save_perception(model, info, run.checkpoint(0))
     return record
@@ -221,11 +248,10 @@ def mean_average_precision(scores: np.ndarray, targets: np.ndarray) -> float:
 # -- stages 1-3: through the LLM ------------------------------------------------------------------------------
 def _train_with_llm(cfg, run, train_records, val_records, durations, cache, whisper_id, llm_path, perception,
                     rarest) -> dict:
-    from accelerate import Accelerator
     from transformers import AutoModelForCausalLM
 
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
-    perception = perception.to(accelerator.device).eval()  # frozen: it names the events, as at inference
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    perception = perception.to(device).eval()  # frozen: it names the events, as at inference
     llm = LLM(llm_path, n_ctx=512)
     if cfg.stage == 1:  # the adapter's TLTR starts as the perception model's, its projector fresh
         p = perception.dims
@@ -256,35 +282,20 @@ def _train_with_llm(cfg, run, train_records, val_records, durations, cache, whis
     val_set = examples(val_records, transcripts, durations, tasks)[:: max(1, len(val_records) // 400)]
     if cfg.objective == "invariance":
         train_set = invariance_targets(train_set, llm, run.dir / "invariance_targets.json")
-    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=0.0)
-    schedule = _cosine(optimizer, cfg.steps)
-    model, adapter, optimizer = accelerator.prepare(model, adapter, optimizer)
-    stream = balanced_batches(train_set, [(e.task, rarest[e.audio_id]) for e in train_set], cfg.batch_size, cfg.seed)
+    model, adapter = model.to(device), adapter.to(device)
     embed = model.get_input_embeddings()
-    started = time.time()
-    for step in (bar := tqdm(range(1, cfg.steps + 1), desc=f"stage {cfg.stage}")):
-        batch = next(stream)
-        loss = _lm_loss(model, adapter, perception, embed, tokenizer, cache, batch, accelerator.device)
-        optimizer.zero_grad()
-        accelerator.backward(loss)
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        optimizer.step()
-        schedule.step()
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-        record = {"step": step, "loss": loss.item(), "lr": schedule.get_last_lr()[0], "seconds": time.time() - started}
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            record.update(evaluate_lm(model, adapter, perception, embed, tokenizer, cache, val_set, accelerator.device))
-            tqdm.write(json.dumps(record))
-        run.log(record)
-    adapter = accelerator.unwrap_model(adapter)
+    stream = balanced_batches(train_set, [(e.task, rarest[e.audio_id]) for e in train_set], cfg.batch_size, cfg.seed)
+    record = optimise(Stage(f"stage {cfg.stage}", trainable, stream,
+                            lambda batch: {"loss": _lm_loss(model, adapter, perception, embed, tokenizer, cache, batch,
+                                                            device)},
+                            lambda: evaluate_lm(model, adapter, perception, embed, tokenizer, cache, val_set, device),
+                            clip_norm=1.0), cfg, run)
     info = AdapterInfo(whisper_id, llm_path.name, file_sha256(llm_path), PROMPT_FORMAT,
                        f"stages 0-{cfg.stage} ({cfg.steps} steps in stage {cfg.stage}, objective {cfg.objective})")
     save_adapter(adapter, info, run.checkpoint(cfg.stage))
     if cfg.stage >= 2:
-        _save_lora(accelerator.unwrap_model(model), run.lora_checkpoint(cfg.stage))
+        _save_lora(model, run.lora_checkpoint(cfg.stage))
     return record
-
-
 
 
 def _lm_forward(model, adapter, perception, embed, tokenizer, cache, batch, device):
