@@ -139,3 +139,29 @@ def test_numbers_come_from_the_audio(small_run):
     details = json.loads((out / "results" / "details.json").read_text())
     assert {d["task"] for d in details} == set(TASKS)
     assert all(isinstance(d["answer"], str) for d in details)
+
+
+def test_cached_analyses_are_keyed_to_the_perception_model(tmp_path):
+    """A cached analysis holds the perception model's tags and voice: another perception file must not reuse it
+    (it once did, and RESULTS.md showed a retrained model's answers beside the old model's tags)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from engine.config import EngineConfig
+    from engine.eval.run import Runner
+    from engine.weights import REPO_WEIGHTS
+
+    shipped = REPO_WEIGHTS / "perception_whisper-base.safetensors"
+    other = tmp_path / "perception_other.safetensors"
+    tensors = load_file(str(shipped))
+    with safe_open(str(shipped), "pt") as f:
+        metadata = f.metadata()
+    name = next(iter(tensors))
+    tensors[name] = tensors[name] + 1  # another model: other weights, so another digest
+    save_file(tensors, str(other), metadata)
+    keys = []
+    for perception in (str(shipped), str(other)):
+        runner = Runner(EngineConfig(perception=perception), tmp_path / "cache", progress=False)
+        keys.append(runner._analysis_key("clip digest"))
+        runner.close()
+    assert keys[0] != keys[1]

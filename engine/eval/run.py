@@ -162,7 +162,9 @@ class Runner:
     # -- listening and answering, through the cache
 
     def _analysis_key(self, digest: str) -> str:
-        ident = {k: self.identity[k] for k in ("whisper", "adapter_sha256", "analysis")}
+        # what an analysis holds: the transcript (Whisper), the perception model's tags, voice and instrument, and
+        # the adapter's acoustic tokens' timings
+        ident = {k: self.identity[k] for k in ("whisper", "adapter_sha256", "perception_sha256", "analysis")}
         return _digest({"clip": digest, **ident})
 
     def _answer_key(self, digest: str, question: str, mode: str) -> str:
