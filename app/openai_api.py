@@ -31,9 +31,9 @@ from .settings import MB, AppSettings
 MODEL_ID = "ltu-as"
 DEFAULT_QUESTION = "What can be heard in this recording?"  # when the last user message carries only audio
 CONTEXTS_KEPT = 8  # clips whose analysis is remembered: a multi-turn client resends the same audio each turn
-# OpenAI has no "timeout": an answer the time limit cut short is reported as cut short ("length"); the exact
-# reason is in the non-standard ltu_as.stop_reason
-FINISH = {"eos": "stop", "max_tokens": "length", "context": "length", "timeout": "length"}
+# OpenAI has no "timeout" or "loop": an answer the time limit or the loop guard cut short is reported as cut
+# short ("length"); the exact reason is in the non-standard ltu_as.stop_reason
+FINISH = {"eos": "stop", "max_tokens": "length", "context": "length", "timeout": "length", "loop": "length"}
 
 
 DRAIN_FACTOR = 4  # an oversized body is read and dropped up to 4x the cap before the 413

@@ -66,10 +66,13 @@ class SamplingOptions:
     max_tokens: int = 200
     seed: int = 0
     timeout: float = 120.0  # seconds: an answer still generating then stops (stop reason "timeout")
+    # the answer stops (stop reason "loop") once its last `loop_window` tokens are one span said three or more
+    # times in a row: the 135M model can loop ("female; female; ...") until max_tokens; 0 turns this off
+    loop_window: int = 24
 
     def __post_init__(self) -> None:
         if (self.temperature < 0 or not 0 < self.top_p <= 1 or self.top_k < 0 or self.max_tokens < 1
-                or self.timeout <= 0):
+                or self.timeout <= 0 or self.loop_window < 0):
             raise ValueError(f"invalid sampling options: {self}")
 
 

@@ -44,7 +44,7 @@ class GenerationStats:
     first_token_seconds: float = 0.0  # from the start of prefill to the first sampled token
     generated_tokens: int = 0
     generate_seconds: float = 0.0
-    stop_reason: str = ""  # "eos", "max_tokens", "context" or "timeout"
+    stop_reason: str = ""  # "eos", "max_tokens", "context", "timeout" or "loop"
     threads: int = 0  # llama.cpp threads for the prompt (engine/threads.py)
 
     @property
@@ -269,6 +269,7 @@ class LLM:
         text = codecs.getincrementaldecoder("utf-8")(errors="replace")
         gen_start = time.perf_counter()
         stats.stop_reason = "max_tokens"
+        answer: list[int] = []
         for _ in range(options.max_tokens):
             if time.perf_counter() - started > options.timeout:
                 stats.stop_reason = "timeout"
@@ -281,9 +282,13 @@ class LLM:
                 stats.stop_reason = "eos"
                 break
             stats.generated_tokens += 1
+            answer.append(token)
             piece = text.decode(self.token_piece(token))
             if piece:
                 yield piece
+            if ends_in_loop(answer, options.loop_window):
+                stats.stop_reason = "loop"
+                break
             if len(self._cache.units) + 1 >= self.n_ctx:
                 stats.stop_reason = "context"
                 break
@@ -360,6 +365,16 @@ def _flatten(prompt: Prompt) -> tuple[list, dict]:
         else:
             units.extend(int(t) for t in segment)
     return units, rows
+
+
+def ends_in_loop(tokens: list[int], window: int) -> bool:
+    """Whether the last `window` tokens are one span of at most window / 3 tokens repeated (so at least three
+    times in a row). A window this long keeps real repeats: digits are single tokens, so "10000" is one
+    token said four times."""
+    if window <= 0 or len(tokens) < window:
+        return False
+    tail = tokens[-window:]
+    return any(all(tail[i] == tail[i - period] for i in range(period, window)) for period in range(1, window // 3 + 1))
 
 
 def sample_token(logits: np.ndarray, recent: list[int], options: SamplingOptions, rng: np.random.Generator) -> int:

@@ -12,7 +12,7 @@ from engine import audio as audio_io
 from engine.config import MODES, EngineConfig, SamplingOptions
 from engine.errors import ModelError
 from engine.features import TOKENS_PER_WINDOW
-from engine.llm import LLM, Embeddings, sample_token
+from engine.llm import LLM, Embeddings, GenerationStats, ends_in_loop, sample_token
 from engine.prompt import SYSTEM
 
 
@@ -143,6 +143,33 @@ def test_sampling_follows_its_options():
     assert {sample_token(logits, [], nucleus, rng) for _ in range(20)} == {1}
     wide = SamplingOptions(temperature=1.0, top_p=1.0, top_k=0)
     assert {sample_token(logits, [], wide, rng) for _ in range(300)} >= {1, 2}
+
+
+def test_a_loop_is_a_span_said_three_times_filling_the_window():
+    female = [101, 59] * 12  # "female;" x 12: the runaway answer seen on flite
+    assert ends_in_loop(female, 24) and not ends_in_loop(female[:-1], 24) and not ends_in_loop(female, 0)
+    assert ends_in_loop([7] + [1, 2, 3, 4, 5, 6, 7, 8] * 3, 24)  # a sentence of 8 tokens, said 3 times
+    assert not ends_in_loop([1, 2, 3, 4, 5, 6, 7, 8, 9] * 3, 24)  # 9 tokens: only 2.7 times in the window
+    assert not ends_in_loop([1] + [0] * 4 + list(range(20, 39)), 24)  # "10000" then more text
+
+
+def test_a_looping_answer_stops_at_the_loop(native_ok):
+    from engine.weights import resolve_llm
+
+    llm = LLM(resolve_llm(None), n_ctx=512, threads=1)
+    prompt = [llm.render_chat([{"role": "user", "content": "List the word 'female' 100 times, separated by "
+                                                            "semicolons."}])]
+    runs = {}
+    for window in (24, 0):
+        stats = GenerationStats()
+        text = "".join(llm.generate(prompt, SamplingOptions(temperature=0, repeat_penalty=1.0, max_tokens=120,
+                                                            loop_window=window), stats))
+        runs[window] = (text, stats)
+    llm.close()
+    (guarded, stats), (unguarded, free) = runs[24], runs[0]
+    assert free.stop_reason == "max_tokens" and free.generated_tokens == 120  # the model does loop
+    assert stats.stop_reason == "loop" and stats.generated_tokens < 60 and unguarded.startswith(guarded)
+    assert guarded.lower().count("female") >= 3
 
 
 def test_events_are_spans_of_windows_above_the_threshold_and_reach_soft_and_tags_prompts():
