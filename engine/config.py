@@ -39,6 +39,8 @@ MODES: dict[str, Mode] = {mode.name: mode for mode in (
          help="transcript only"),
     Mode("soft-no-transcript", acoustic_tokens=True, heard_words=True, transcript=False, lora=True,
          help="soft without the transcript: what the acoustic tokens and words carry alone", ablation=True),
+    Mode("tokens", acoustic_tokens=True, heard_words=False, transcript=True, lora=True,
+         help="soft without the perception model's words: what the acoustic tokens carry", ablation=True),
 )}
 
 

@@ -198,7 +198,9 @@ def test_modes_are_one_table_the_faces_read():
     assert "{A}" in ablation and "words" in ablation and "{S}" not in ablation and "{S}" in MODES["cascade"].inputs
     with pytest.raises(SystemExit):
         main(["ask", "x.wav", "q", "--mode", "loud"])
-    with pytest.raises(ValueError, match="mode must be one of soft, tags, cascade, soft-no-transcript"):
+    tokens = MODES["tokens"].inputs
+    assert "{A}" in tokens and "{S}" in tokens and "words" not in tokens
+    with pytest.raises(ValueError, match="mode must be one of soft, tags, cascade, soft-no-transcript, tokens"):
         EngineConfig(mode="loud")
 
 

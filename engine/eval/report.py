@@ -237,9 +237,9 @@ def markdown(results: Results, command: str, code: str, plots: list[str], reliab
     header, rows = ablation(results)
     if rows:
         lines += ["", "## Ablation", "",
-                  "The headline metric of each task by mode, as in the paper's ablation (soft = {A} + event names "
-                  "+ {S}, soft-no-transcript = {A} + event names, tags = event names + {S}, cascade = {S} only: "
-                  "soft against tags is what the acoustic tokens add). With n clips one "
+                  "The headline metric of each task by mode, as in the paper's ablation (the modes' inputs are "
+                  "under Results: soft against tags is what the acoustic tokens add to the perception model's "
+                  "words; tokens, which has no such words, is what the tokens carry alone). With n clips one "
                   "clip moves an accuracy by 1/n: small-n differences are noise.", ""]
         lines += _table(header, rows)
     lines += ["", "## Results", "",
