@@ -17,7 +17,7 @@ from engine.data.denylist import is_held_out
 from engine.data.rules import PACKAGES
 from engine.eval.sentences import EVAL_SENTENCES
 from engine.eval.sets import EVENT_PACKAGES, SOUNDFONT_PACKAGE, check_event_packages, check_sentences
-from engine.eval.tasks import TASKS, average_precision
+from engine.eval.tasks import TASKS, average_precision, is_quote
 from engine.eval.text import corpus_wer, edit_distance, key_word_recall, normalize, quoted_or_whole, wer_counts
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,6 +45,9 @@ def test_answer_helpers():
     assert quoted_or_whole("no quotes here") == "no quotes here"
     assert key_word_recall("The ferry to the island leaves.", "a ferry leaves for the island") == 1.0
     assert key_word_recall("The ferry to the island leaves.", "a boat") == 0.0
+    assert is_quote("the ferry leaves at noon", "The ferry leaves at noon.")
+    assert not is_quote("Speech by a male speaker with the sound of a hammer in the background.", "8 of spades")
+    assert is_quote("the man sat down", "The man sat down.")  # caption words the speaker says count as a quote
 
 
 def test_average_precision():

@@ -5,7 +5,10 @@ task's headline number (used by the ablation table and the plots). Rules, as RES
 
 asr          "Can you identify the spoken text?" (LTU-AS). The longest double-quoted span of the answer if it has
              one, else the whole answer, against the reference: corpus WER after `text.normalize`. Whisper's own
-             transcript is scored the same way ("whisper" rows).
+             transcript is scored the same way ("whisper" rows). The answer is a quote (the asked type) if
+             that scored text holds none of the words a caption uses (speech, speaker, speaking, says, voice,
+             sound, sounds, heard, recording, audio, background, male, female, man, woman) unless the
+             reference holds it too.
 sound        "Write an audio caption describing the sound." (LTU-AS). The caption's closest SOUND_LABELS name by
              embedding cosine = the prediction. The perception model's own top-1 and mAP come from window_tags
              (max over windows), on every set: targets are the event, "speech", "music", or speech + event.
@@ -58,6 +61,8 @@ GENDER_WORDS = {"female": {"female", "woman", "women", "girl", "lady", "feminine
 RATE_WORDS = {"slow": {"slow", "slowly", "leisurely", "slower"},
               "normal": {"normal", "moderate", "moderately", "average", "medium", "regular"},
               "fast": {"fast", "quick", "quickly", "rapid", "rapidly", "faster", "fastpaced"}}
+CAPTION_WORDS = frozenset("speech speaker speaking says voice sound sounds heard recording audio background male "
+                          "female man woman".split())
 ECHO_MARKERS = ("speech:", "sounds:", "audio:", "speech: none", SYSTEM[:40].lower())
 
 
@@ -107,12 +112,21 @@ def _classify_by_rule(items: list[Item], embedder: Embedder, table: dict[str, se
     return {"accuracy": right / len(items), "decided by keyword rule": by_rule / len(items)}
 
 
+def is_quote(scored_text: str, reference: str) -> bool:
+    """No caption word in the scored text that the reference does not say itself."""
+    return not (set(tx.words(scored_text)) & CAPTION_WORDS) - set(tx.words(reference))
+
+
 def score_asr(items: list[Item], embedder: Embedder) -> dict[str, float]:
+    quotes = 0
     for item in items:
         hyp = tx.quoted_or_whole(item.answer)
         errors, n = tx.wer_counts(item.clip.labels["text"], hyp)
-        item.detail.update(scored_text=hyp, errors=errors, reference_words=n)
-    return {"WER": tx.corpus_wer([(i.clip.labels["text"], tx.quoted_or_whole(i.answer)) for i in items])}
+        quote = is_quote(hyp, item.clip.labels["text"])
+        item.detail.update(scored_text=hyp, errors=errors, reference_words=n, quote=quote)
+        quotes += quote
+    return {"WER": tx.corpus_wer([(i.clip.labels["text"], tx.quoted_or_whole(i.answer)) for i in items]),
+            "answer is a quote": quotes / len(items)}
 
 
 def score_sound(items: list[Item], embedder: Embedder) -> dict[str, float]:
