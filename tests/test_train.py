@@ -82,6 +82,31 @@ def test_stages_lower_the_loss_and_ship(tiny, native_ok):
     engine.llm.close()
 
 
+def test_invariance_targets_are_the_frozen_llms_answers_to_the_description(tiny, native_ok):
+    """Modal invariance: the teacher (Qwen2.5-Coder-0.5B, frozen) reads each clip's description; a closed question keeps
+    the ground truth where the teacher misses it; stage 1 on these targets, the student given only the acoustic
+    tokens and the transcript (no heard words), lowers its validation loss. Runs after the stages' test (it
+    starts from its stage-0 perception model)."""
+    from dataclasses import replace
+
+    from engine.train.examples import CLASSIFICATION_TASKS, agrees, load_records
+    from engine.train.loop import train
+
+    train(replace(_config(tiny, 1, 12), objective="invariance"))
+    losses = [r["val_loss"] for r in _rows(tiny, 1) if "val_loss" in r]
+    print(f"invariance stage 1 val_loss: {losses[0]:.3f} -> {losses[-1]:.3f}")
+    assert losses[-1] < losses[0], losses
+    teacher = json.loads(next((tiny / "train").glob("*/invariance_targets_qwen2*.json")).read_text())
+    records = load_records(tiny, "train")
+    closed = [r for r in records if r["task"] in CLASSIFICATION_TASKS]
+    described = {key.split("\n", 1)[0] for key in teacher}
+    assert {r["instruction"] for r in closed} <= described  # every closed training question was put to the teacher
+    answers = [t["answer"] for t in teacher.values() if t["ended"]]
+    assert len(answers) > len(teacher) // 2 and len(set(answers)) > len(answers) // 4  # its own words, not templates
+    assert agrees("Female", "The speaker is a woman, she is female.") and not agrees("Female", "A male voice.")
+    assert agrees("No", "No, there is no speech.") and not agrees("No", "Yes, no doubt.")
+
+
 def test_lora_export_matches_torch_and_peft(tmp_path, native_ok):
     """The same embedded prompt through torch + PEFT and through llama.cpp + the exported GGUF adapter."""
     from peft import LoraConfig, get_peft_model, get_peft_model_state_dict

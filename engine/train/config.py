@@ -24,7 +24,10 @@ class TrainConfig:
     out: Path = REPO_WEIGHTS
     whisper: str = "base"
     llm: str | None = None
-    objective: str = "answer"  # or "invariance" (AudioChatLlama): targets = the frozen LLM's answer to the transcript
+    objective: str = "answer"  # or "invariance" (AudioChatLlama): targets = a frozen LLM's answer to the description
+    # the invariance teacher (a named LLM or a GGUF path): on 12 tiny-set questions Qwen2.5-Coder-0.5B answered
+    # briefly and, but for two yes/no slips, rightly; SmolLM2-135M rambled past 48 tokens and named a bell a piano
+    teacher: str = "qwen2.5-coder-0.5b"
     steps: int | None = None  # default: STAGES[stage]
     lr: float | None = None
     batch_size: int = 8

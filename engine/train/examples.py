@@ -6,18 +6,25 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
+from tqdm import tqdm
+
 from ..audio import WINDOW_SECONDS
-from ..config import MODES
-from ..llm import LLM
-from ..prompt import chat_messages, describe_audio
+from ..config import Mode, SamplingOptions
+from ..eval.text import key_word_recall, words
+from ..llm import LLM, GenerationStats
+from ..prompt import build_prompt, chat_messages, describe_audio
 from ..tltr import Event
 
 IGNORE = -100  # no loss on acoustic and prompt positions
+# what the student is given, per objective: the template answers are learned with the heads' words in the prompt
+# (soft, as the engine asks); under modal invariance the acoustic tokens must carry what the description says, so
+# the student gets the tokens and the transcript only
+STUDENT_MODE = {"answer": "soft", "invariance": "tokens"}
 CLASSIFICATION_TASKS = {"cla_label", "cla_category", "speech_presence", "gender", "background_event", "instrument",
                         "language", "speech_rate", "pitch", "tempo"}
 
@@ -58,13 +65,14 @@ class Tokenizer:
     """Prompt and answer tokens from llama.cpp's own tokenizer and chat template: training sees the very ids
     that inference decodes."""
 
-    def __init__(self, llm: LLM, max_answer_tokens: int):
+    def __init__(self, llm: LLM, max_answer_tokens: int, mode: Mode):
         self.llm = llm
         self.max_answer_tokens = max_answer_tokens
+        self.mode = mode
         self.end = llm.end_of_turn
 
     def prompt(self, example: Example, events: list[Event]) -> list[int]:
-        description = describe_audio(MODES["soft"], example.transcript, "", [(e.label, e.start, e.end) for e in events],
+        description = describe_audio(self.mode, example.transcript, "", [(e.label, e.start, e.end) for e in events],
                                      [(0.0, example.duration)])
         return self.llm.render_chat(chat_messages(example.question, [], description))
 
@@ -112,3 +120,43 @@ def rarest_labels(clips: list[dict]) -> dict[str, str]:
     """audio_id -> the clip's least common tagging label (for a mixture, its event rather than "speech")."""
     counts = Counter(label for clip in clips for label in clip["labels"]["sound_labels"])
     return {clip["audio_id"]: min(clip["labels"]["sound_labels"], key=counts.__getitem__) for clip in clips}
+
+
+def agrees(truth: str, answer: str) -> bool:
+    """Whether `answer` states the ground truth: its first word for a yes/no truth, else at least 60 % of the
+    truth's content words (the eval's joint-task rule)."""
+    truth_words = words(truth)
+    if truth_words in (["yes"], ["no"]):
+        return words(answer)[:1] == truth_words
+    return key_word_recall(truth, answer) >= 0.6
+
+
+def invariance_targets(train_set: list[Example], teacher: LLM, descriptions: dict[str, str],
+                       path: Path) -> list[Example]:
+    """AudioChatLlama's modal invariance on rich descriptions: the target of each question is what a frozen
+    LLM (`teacher`, no LoRA) answers when it reads the clip's description as text (engine.data.instruct.describe:
+    every label the data builder knows, the transcript among them); the student hears the acoustic tokens and
+    the transcript (STUDENT_MODE) and learns to give that answer. The ground truth stays where the teacher's
+    answer did not end within the answer limit, or, for a closed question, misses the truth (`agrees`).
+    Teacher answers are greedy and cached in `path` (text and whether it ended)."""
+    cached = json.loads(path.read_text()) if path.is_file() else {}
+    greedy = SamplingOptions(temperature=0.0, max_tokens=48)
+    out, kept = [], Counter()
+    for example in tqdm(train_set, desc="teacher answers"):
+        description = f"Description of the recording: {descriptions[example.audio_id]}"
+        key = f"{example.question}\n{description}"
+        if key not in cached:
+            prompt, _ = build_prompt(teacher, example.question, [], description)
+            stats = GenerationStats()
+            text = "".join(teacher.generate(prompt, greedy, stats)).strip()
+            cached[key] = {"answer": text, "ended": stats.stop_reason == "eos"}
+        answer, ended = cached[key]["answer"], cached[key]["ended"]
+        closed = example.task in CLASSIFICATION_TASKS or example.task == "asr"
+        why = ("unfinished" if not (answer and ended) else "wrong" if closed and not agrees(example.answer, answer)
+               else "teacher")
+        kept[why] += 1
+        out.append(replace(example, answer=answer) if why == "teacher" else example)
+    path.write_text(json.dumps(cached))
+    print(f"invariance targets: {kept['teacher']} teacher answers; the ground truth for {kept['wrong']} closed "
+          f"questions the teacher got wrong and {kept['unfinished']} answers it did not end")
+    return out

@@ -16,9 +16,10 @@ from tqdm import tqdm
 
 from collections import Counter
 
-from ..config import EngineConfig
+from ..config import MODES, EngineConfig
 from ..data import augment
 from ..data.build import load_clips, write_json
+from ..data.instruct import describe
 from ..data.split import VALIDATION_PACKAGES
 from .. import native
 from ..llm import LLM
@@ -30,8 +31,8 @@ from ..weights import file_sha256, perception_stem, resolve_llm, resolve_percept
 from . import featurize
 from .card import write_card, write_perception_card
 from .config import STAGES, TrainConfig
-from .examples import (CLASSIFICATION_TASKS, IGNORE, Tokenizer, balanced_batches, collate, examples, left_pad,
-                       load_records, multi_hot, rarest_labels)
+from .examples import (CLASSIFICATION_TASKS, IGNORE, STUDENT_MODE, Tokenizer, balanced_batches, collate, examples,
+                       invariance_targets, left_pad, load_records, multi_hot, rarest_labels)
 
 
 class Run:
@@ -82,12 +83,7 @@ def train(cfg: TrainConfig) -> dict:
     llm_path = resolve_llm(cfg.llm)
     run = Run(cfg, whisper.name, llm_path)
     run.log_path.unlink(missing_ok=True)
-    train_records, val_records = load_records(cfg.data, "train"), load_records(cfg.data, "validation")
-    rarest = rarest_labels([c for c in clips if c["split"] == "train"])  # what balanced sampling balances
-    durations = {c["audio_id"]: c["duration"] for c in clips}
-    perception = _trained_perception(cfg, whisper)
-    return _train_with_llm(cfg, run, train_records, val_records, durations, cache, whisper.id, llm_path, perception,
-                           rarest)
+    return _train_with_llm(cfg, run, clips, cache, whisper.id, llm_path, _trained_perception(cfg, whisper))
 
 
 # -- stage 0: the perception model (Whisper-AT's TLTR, with more heads) ---------------------------------------
@@ -246,9 +242,12 @@ def mean_average_precision(scores: np.ndarray, targets: np.ndarray) -> float:
 
 
 # -- stages 1-3: through the LLM ------------------------------------------------------------------------------
-def _train_with_llm(cfg, run, train_records, val_records, durations, cache, whisper_id, llm_path, perception,
-                    rarest) -> dict:
+def _train_with_llm(cfg, run, clips, cache, whisper_id, llm_path, perception) -> dict:
     from transformers import AutoModelForCausalLM
+
+    train_records, val_records = load_records(cfg.data, "train"), load_records(cfg.data, "validation")
+    rarest = rarest_labels([c for c in clips if c["split"] == "train"])  # what balanced sampling balances
+    durations = {c["audio_id"]: c["duration"] for c in clips}
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     perception = perception.to(device).eval()  # frozen: it names the events, as at inference
@@ -264,7 +263,7 @@ def _train_with_llm(cfg, run, train_records, val_records, durations, cache, whis
             raise FileNotFoundError(f"stage {cfg.stage} starts from {previous}: run stage {cfg.stage - 1} first")
         adapter, _ = load_adapter(previous)
     adapter.train()
-    tokenizer = Tokenizer(llm, cfg.max_answer_tokens)
+    tokenizer = Tokenizer(llm, cfg.max_answer_tokens, MODES[STUDENT_MODE[cfg.objective]])
     model = AutoModelForCausalLM.from_pretrained(str(llm_path.parent), gguf_file=llm_path.name, dtype=torch.float32)
     model.requires_grad_(False)
     if cfg.stage == 1:
@@ -281,7 +280,13 @@ def _train_with_llm(cfg, run, train_records, val_records, durations, cache, whis
     train_set = examples(train_records, {}, durations, tasks)  # training: the known spoken text
     val_set = examples(val_records, transcripts, durations, tasks)[:: max(1, len(val_records) // 400)]
     if cfg.objective == "invariance":
-        train_set = invariance_targets(train_set, llm, run.dir / "invariance_targets.json")
+        descriptions = {c["audio_id"]: describe(c) for c in clips}
+        teacher_path = resolve_llm(cfg.teacher)
+        teacher = LLM(teacher_path, n_ctx=1024)
+        targets = run.dir / f"invariance_targets_{teacher_path.stem.lower()}.json"
+        train_set = invariance_targets(train_set, teacher, descriptions, targets)
+        val_set = invariance_targets(val_set, teacher, descriptions, targets)  # validation scores the same objective
+        teacher.close()
     model, adapter = model.to(device), adapter.to(device)
     embed = model.get_input_embeddings()
     stream = balanced_batches(train_set, [(e.task, rarest[e.audio_id]) for e in train_set], cfg.batch_size, cfg.seed)
@@ -350,31 +355,6 @@ def evaluate_lm(model, adapter, perception, embed, tokenizer, cache, val_set, de
     model.train()
     adapter.train()
     return {"val_loss": float(np.mean(losses)), "val_exact": float(np.mean(exact)), "val_examples": len(val_set)}
-
-
-def invariance_targets(train_set, llm: LLM, path: Path):
-    """AudioChatLlama's modal invariance: for speech, the target is what the frozen LLM answers when it reads
-    the transcript (cascade), so the audio path learns to behave like the text path. Cached in `path`."""
-    from dataclasses import replace
-
-    from ..config import MODES, SamplingOptions
-    from ..prompt import build_prompt, describe_audio
-
-    cached = json.loads(path.read_text()) if path.is_file() else {}
-    greedy = SamplingOptions(temperature=0.0, max_tokens=48)
-    out = []
-    for example in tqdm(train_set, desc="invariance targets"):
-        if not example.transcript:
-            out.append(example)
-            continue
-        key = f"{example.question}\n{example.transcript}"
-        if key not in cached:
-            description = describe_audio(MODES["cascade"], example.transcript, "", [], [(0.0, 10.0)])
-            prompt, _ = build_prompt(llm, example.question, [], description)
-            cached[key] = "".join(llm.generate(prompt, greedy)).strip()
-        out.append(replace(example, answer=cached[key]))
-    path.write_text(json.dumps(cached))
-    return out
 
 
 def _with_lora(model, cfg: TrainConfig, previous: Path):
