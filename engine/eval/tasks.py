@@ -45,7 +45,6 @@ from . import text as tx
 from .match import Embedder
 from .sets import EvalClip
 
-JOINT_KEYWORD_RECALL = 0.6
 ON_TOPIC_COSINE = 0.3
 MIN_WORDS = 3
 OPEN_QUESTIONS = (
@@ -171,7 +170,7 @@ def score_joint(items: list[Item], embedder: Embedder) -> dict[str, float]:
         recall = tx.key_word_recall(lab["text"], item.answer)
         rest = _rest_of_answer(item.answer, lab["text"])
         guess = embedder.closest(rest, EVENT_LABELS)[0] if rest else None
-        speech_ok, sound_ok = recall >= JOINT_KEYWORD_RECALL, guess == lab["event"]
+        speech_ok, sound_ok = recall >= tx.SAID_RECALL, guess == lab["event"]
         item.detail.update(key_word_recall=round(recall, 3), sound_text=rest, sound_prediction=guess,
                            speech_ok=speech_ok, sound_ok=sound_ok, correct=speech_ok and sound_ok)
         both, speech, sound = both + (speech_ok and sound_ok), speech + speech_ok, sound + sound_ok

@@ -130,6 +130,9 @@ def key_words(text: str) -> set[str]:
     return {w for w in words(text) if w not in STOPWORDS}
 
 
+SAID_RECALL = 0.6  # an answer holding this share of a reference's content words says it (eval's joint task, training)
+
+
 def key_word_recall(reference: str, answer: str) -> float:
     """Share of the reference's content words (not in STOPWORDS) that the answer contains."""
     wanted = key_words(reference)

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from ..audio import WINDOW_SECONDS
 from ..config import Mode, SamplingOptions
-from ..eval.text import key_word_recall, words
+from ..eval.text import SAID_RECALL, key_word_recall, words
 from ..llm import LLM, GenerationStats
 from ..prompt import build_prompt, chat_messages, describe_audio
 from ..tltr import Event
@@ -123,12 +123,12 @@ def rarest_labels(clips: list[dict]) -> dict[str, str]:
 
 
 def agrees(truth: str, answer: str) -> bool:
-    """Whether `answer` states the ground truth: its first word for a yes/no truth, else at least 60 % of the
+    """Whether `answer` states the ground truth: its first word for a yes/no truth, else SAID_RECALL of the
     truth's content words (the eval's joint-task rule)."""
     truth_words = words(truth)
     if truth_words in (["yes"], ["no"]):
         return words(answer)[:1] == truth_words
-    return key_word_recall(truth, answer) >= 0.6
+    return key_word_recall(truth, answer) >= SAID_RECALL
 
 
 def invariance_targets(train_set: list[Example], teacher: LLM, descriptions: dict[str, str],
