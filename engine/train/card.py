@@ -10,9 +10,16 @@ from .config import STAGES
 
 
 def write_card(path: Path, stem: str, logs: dict, manifest: dict, info: dict) -> None:
+    invariance = info["objective"] == "invariance"
+    command = "python -m engine.train --stage all" + (" --objective invariance" if invariance else "")
+    heard = ("the transcript and the question (no heard words: under modal invariance the tokens must carry them); "
+             f"the targets are {info['teacher']}'s answers to the clip's description as text, the ground truth "
+             "where it missed a closed question" if invariance else
+             "its first turn names the events the perception model hears (as the engine does at inference), the "
+             "transcript, and the question")
     lines = [f"# Shipped weights: `{stem}`", "",
              "Written by `python -m engine.train` (do not edit by hand). Reproduce everything with "
-             "`python -m engine.train --stage all` (it builds the data first when the cache has none).", "",
+             f"`{command}` (it builds the data first when the cache has none).", "",
              f"- Whisper: `{info['whisper']}`; LLM: `{info['llm']}` (sha256 `{info['llm_sha256'][:12]}`); "
              f"prompt format `{info['prompt_format']}`", f"- Training: {info['trained']}",
              f"- Files: `{stem}.safetensors` (TLTR + projector)"
@@ -20,8 +27,7 @@ def write_card(path: Path, stem: str, logs: dict, manifest: dict, info: dict) ->
                 if info.get("lora") else ""),
              "- Sampling: class-balanced within each task (every sound class as often as the commonest; "
              "tasks keep their natural share)",
-             "- Prompt: 25 acoustic tokens, then the chat; its first turn names the events the perception model "
-             "hears (as the engine does at inference), the transcript, and the question",
+             f"- Prompt: 25 acoustic tokens, then the chat: {heard}",
              f"- Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "", "## Data", ""]
     clips, records = manifest.get("clips", {}), manifest.get("records", {})
     lines += ["Built offline by `python -m engine.data build` from Debian packages' sound effects, espeak-ng speech, "

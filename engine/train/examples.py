@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from ..audio import WINDOW_SECONDS
 from ..config import Mode, SamplingOptions
+from ..data.build import write_json
 from ..eval.text import SAID_RECALL, key_word_recall, words
 from ..llm import LLM, GenerationStats
 from ..prompt import build_prompt, chat_messages, describe_audio
@@ -150,13 +151,15 @@ def invariance_targets(train_set: list[Example], teacher: LLM, descriptions: dic
             stats = GenerationStats()
             text = "".join(teacher.generate(prompt, greedy, stats)).strip()
             cached[key] = {"answer": text, "ended": stats.stop_reason == "eos"}
+            if len(cached) % 200 == 0:  # an interrupted run keeps what the teacher said so far
+                write_json(path, cached, indent=None)
         answer, ended = cached[key]["answer"], cached[key]["ended"]
         closed = example.task in CLASSIFICATION_TASKS or example.task == "asr"
         why = ("unfinished" if not (answer and ended) else "wrong" if closed and not agrees(example.answer, answer)
                else "teacher")
         kept[why] += 1
         out.append(replace(example, answer=answer) if why == "teacher" else example)
-    path.write_text(json.dumps(cached))
+    write_json(path, cached, indent=None)
     print(f"invariance targets: {kept['teacher']} teacher answers; the ground truth for {kept['wrong']} closed "
           f"questions the teacher got wrong and {kept['unfinished']} answers it did not end")
     return out

@@ -67,6 +67,8 @@ def train(cfg: TrainConfig) -> dict:
     # Whisper's transcript for validation speech (what inference sees); training uses the known text
     speech_val = {c["audio_id"] for c in clips if c["split"] == "validation" and c["kind"] in ("speech", "mix")}
     views = augment.plan_views(clips, cfg.seed)
+    if cfg.stage > 0:  # the LLM stages read the clips as built; the augmented views are stage 0's (2/3 of the cost)
+        views = [v for v in views if v.name == "clean" and v.clip["kind"] != "background"]
     started = time.time()
     cache = featurize.build(views, Path(cfg.data), whisper, Path(cfg.features), speech_val, seed=cfg.seed)
     print(f"stage {cfg.stage}: {STAGES[cfg.stage][0]}; lr {cfg.lr}, {cfg.steps} steps, batch {cfg.batch_size}"
@@ -279,17 +281,22 @@ def _train_with_llm(cfg, run, clips, cache, whisper_id, llm_path, perception) ->
     transcripts = cache.transcripts
     train_set = examples(train_records, {}, durations, tasks)  # training: the known spoken text
     val_set = examples(val_records, transcripts, durations, tasks)[:: max(1, len(val_records) // 400)]
+    stream = balanced_batches(train_set, [(e.task, rarest[e.audio_id]) for e in train_set], cfg.batch_size, cfg.seed)
     if cfg.objective == "invariance":
+        # the batches are drawn up front, so the teacher answers only what the stage will see: its cost follows
+        # the steps (~2,000 questions in stage 1), not the data (27,000)
+        drawn = [next(stream) for _ in range(cfg.steps)]
         descriptions = {c["audio_id"]: describe(c) for c in clips}
         teacher_path = resolve_llm(cfg.teacher)
         teacher = LLM(teacher_path, n_ctx=1024)
         targets = run.dir / f"invariance_targets_{teacher_path.stem.lower()}.json"
-        train_set = invariance_targets(train_set, teacher, descriptions, targets)
+        unique = list(dict.fromkeys(e for batch in drawn for e in batch))
+        target_of = dict(zip(unique, invariance_targets(unique, teacher, descriptions, targets)))
         val_set = invariance_targets(val_set, teacher, descriptions, targets)  # validation scores the same objective
         teacher.close()
+        stream = iter([[target_of[e] for e in batch] for batch in drawn])
     model, adapter = model.to(device), adapter.to(device)
     embed = model.get_input_embeddings()
-    stream = balanced_batches(train_set, [(e.task, rarest[e.audio_id]) for e in train_set], cfg.batch_size, cfg.seed)
     record = optimise(Stage(f"stage {cfg.stage}", trainable, stream,
                             lambda batch: {"loss": _lm_loss(model, adapter, perception, embed, tokenizer, cache, batch,
                                                             device)},
@@ -425,8 +432,8 @@ def ship(cfg: TrainConfig, stages: list[int]) -> Path:
     (out / f"{run.stem}.training.json").write_text(json.dumps(logs, indent=0))
     plot_losses(logs, out / f"{run.stem}.losses.png")
     write_card(out / "README.md", run.stem, logs, manifest,
-               {**asdict(info), "lora": stage >= 2, "lora_r": cfg.lora_r,
-                "lora_alpha": cfg.lora_alpha})
+               {**asdict(info), "lora": stage >= 2, "lora_r": cfg.lora_r, "lora_alpha": cfg.lora_alpha,
+                "objective": cfg.objective, "teacher": cfg.teacher})
     print(f"shipped stage {stage}: {target}" + (f" + {lora_target}" if stage >= 2 else ""))
     return target
 
