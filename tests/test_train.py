@@ -83,10 +83,10 @@ def test_stages_lower_the_loss_and_ship(tiny, native_ok):
 
 
 def test_invariance_targets_are_the_frozen_llms_answers_to_the_description(tiny, native_ok):
-    """Modal invariance: the teacher (Qwen2.5-Coder-0.5B, frozen) reads each clip's description, for the questions the
-    stage's batches draw only; a closed question keeps the ground truth where the teacher misses it; stage 1 on these targets, the student given only the acoustic
-    tokens and the transcript (no heard words), lowers its validation loss. Runs after the stages' test (it
-    starts from its stage-0 perception model)."""
+    """Modal invariance: the teacher (Qwen2.5-Coder-0.5B, frozen) reads each clip's description, for the questions
+    the stage's batches draw only; a closed question keeps the ground truth where the teacher misses it; stage 1
+    on these targets, the student given only the acoustic tokens and the transcript (no heard words), lowers its
+    validation loss. Runs after the stages' test (it starts from its stage-0 perception model)."""
     from dataclasses import replace
 
     from engine.train.examples import CLASSIFICATION_TASKS, agrees, load_records
