@@ -14,7 +14,7 @@ def main(argv=None) -> int:
     parser.add_argument("--stage", required=True, help="0, 1, 2, 3, or all")
     parser.add_argument("--objective", choices=["answer", "invariance"], default="answer")
     parser.add_argument("--teacher", default=None, help="invariance teacher: a named LLM or a GGUF path "
-                                                        "(default qwen2.5-coder-0.5b)")
+                                                        f"(default {TrainConfig.teacher})")
     parser.add_argument("--data", type=Path, default=None, help="the data builder's output (default: cache)")
     parser.add_argument("--features", type=Path, default=None, help="feature cache directory")
     parser.add_argument("--out", type=Path, default=None, help="where the shipped files go (default: weights/)")

@@ -132,16 +132,16 @@ def agrees(truth: str, answer: str) -> bool:
     return key_word_recall(truth, answer) >= SAID_RECALL
 
 
-def invariance_targets(train_set: list[Example], teacher: LLM, descriptions: dict[str, str],
-                       path: Path) -> list[Example]:
+def invariance_targets(train_set: list[Example], teacher: LLM, descriptions: dict[str, str], path: Path,
+                       max_tokens: int) -> list[Example]:
     """AudioChatLlama's modal invariance on rich descriptions: the target of each question is what a frozen
     LLM (`teacher`, no LoRA) answers when it reads the clip's description as text (engine.data.instruct.describe:
     every label the data builder knows, the transcript among them); the student hears the acoustic tokens and
     the transcript (STUDENT_MODE) and learns to give that answer. The ground truth stays where the teacher's
-    answer did not end within the answer limit, or, for a closed question, misses the truth (`agrees`).
+    answer did not end within `max_tokens` (the answer limit), or, for a closed question, misses the truth (`agrees`).
     Teacher answers are greedy and cached in `path` (text and whether it ended)."""
     cached = json.loads(path.read_text()) if path.is_file() else {}
-    greedy = SamplingOptions(temperature=0.0, max_tokens=48)
+    greedy = SamplingOptions(temperature=0.0, max_tokens=max_tokens)
     out, kept = [], Counter()
     for example in tqdm(train_set, desc="teacher answers"):
         description = f"Description of the recording: {descriptions[example.audio_id]}"

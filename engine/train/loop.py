@@ -291,8 +291,10 @@ def _train_with_llm(cfg, run, clips, cache, whisper_id, llm_path, perception) ->
         teacher = LLM(teacher_path, n_ctx=1024)
         targets = run.dir / f"invariance_targets_{teacher_path.stem.lower()}.json"
         unique = list(dict.fromkeys(e for batch in drawn for e in batch))
-        target_of = dict(zip(unique, invariance_targets(unique, teacher, descriptions, targets)))
-        val_set = invariance_targets(val_set, teacher, descriptions, targets)  # validation scores the same objective
+        target_of = dict(zip(unique, invariance_targets(unique, teacher, descriptions, targets,
+                                                        cfg.max_answer_tokens)))
+        # validation scores the same objective
+        val_set = invariance_targets(val_set, teacher, descriptions, targets, cfg.max_answer_tokens)
         teacher.close()
         stream = iter([[target_of[e] for e in batch] for batch in drawn])
     model, adapter = model.to(device), adapter.to(device)
