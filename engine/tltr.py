@@ -122,7 +122,8 @@ class AdapterInfo:
     llm: str  # GGUF file name
     llm_sha256: str
     prompt_format: str
-    trained: str  # what training it had ("untrained" for a fresh init)
+    trained: str  # what training it had, stage by stage ("untrained" for a fresh init)
+    recipe: str = ""  # the commands that trained it, stage by stage (the model card's "reproduce")
 
 
 def save_module(module: nn.Module, metadata: dict[str, str], path: Path, dtype: torch.dtype = torch.float32) -> None:

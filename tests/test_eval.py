@@ -16,8 +16,9 @@ import pytest
 from engine.data.denylist import is_held_out
 from engine.data.rules import PACKAGES
 from engine.eval.sentences import EVAL_SENTENCES
-from engine.eval.sets import EVENT_PACKAGES, SOUNDFONT_PACKAGE, check_event_packages, check_sentences
-from engine.eval.tasks import TASKS, average_precision, is_quote
+from engine.eval.sets import EVENT_PACKAGES, EvalClip, SOUNDFONT_PACKAGE, check_event_packages, check_sentences
+from engine.data.questions import PHRASINGS
+from engine.eval.tasks import ASKED_FOR_WORDS, TASKS, average_precision, is_quote
 from engine.eval.text import corpus_wer, edit_distance, key_word_recall, normalize, quoted_or_whole, wer_counts
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,6 +49,14 @@ def test_answer_helpers():
     assert is_quote("the ferry leaves at noon", "The ferry leaves at noon.")
     assert not is_quote("Speech by a male speaker with the sound of a hammer in the background.", "8 of spades")
     assert is_quote("the man sat down", "The man sat down.")  # caption words the speaker says count as a quote
+
+
+def test_asked_for_words_are_no_training_phrasing():
+    """asr_asked measures questions put in words the LLM never trained on: no training phrasing may be one."""
+    trained = {normalize(q) for phrasings in PHRASINGS.values() for q in phrasings}
+    assert not trained & {normalize(q) for q in ASKED_FOR_WORDS}
+    clip = EvalClip("sp-0", Path("x.wav"), "speech", {"text": "hello"})
+    assert TASKS["asr_asked"].question(clip) in ASKED_FOR_WORDS
 
 
 def test_average_precision():

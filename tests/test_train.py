@@ -44,7 +44,7 @@ def _config(tiny: Path, stage: int, steps: int):
     # (batch losses 0.02 -> 4.5); at these every loss fell (stage 0 here: rate 1.11 -> 0.77, pitch 1.12 -> 0.39)
     return TrainConfig(stage=stage, data=tiny, features=tiny / "features" / "base", out=tiny / "weights",
                        steps=steps, eval_every=steps if stage == 0 else 1, batch_size=4,
-                       lr={0: 3e-4, 1: 2e-4, 2: 3e-5}[stage])
+                       lr={0: 3e-4, 1: 2e-4, 2: 3e-5}[stage], words_dropout=0.5)
 
 
 def _rows(tiny: Path, stage: int) -> list[dict]:
@@ -80,6 +80,31 @@ def test_stages_lower_the_loss_and_ship(tiny, native_ok):
     assert engine.trained and engine.lora_path == shipped.with_suffix(".lora.gguf")
     assert engine.perception_info.trained.startswith("stage 0 (120 steps")
     engine.llm.close()
+    # the adapter says stage by stage how it was trained, and the card gives the commands that redo it
+    from engine.tltr import load_adapter
+
+    info = load_adapter(shipped)[1]
+    assert info.trained.endswith("stage 2 (16 steps, objective answer, heard words left out of 50% of the prompts)")
+    assert info.recipe == ("python -m engine.train --stage 1 --objective answer --words-dropout 0.5 --steps 12 && "
+                           "python -m engine.train --stage 2 --objective answer --words-dropout 0.5 --steps 16")
+    assert info.recipe in (tiny / "weights" / "README.md").read_text()
+
+
+def test_words_dropout_leaves_the_heard_words_out(native_ok):
+    """A prompt drawn without the heard words is the `tokens` mode's prompt: no event line, the transcript kept."""
+    from engine.config import MODES
+    from engine.tltr import Event
+    from engine.train.examples import Example, Tokenizer
+
+    llm = LLM(resolve_llm(None), n_ctx=512)
+    example = Example("a", "What is said?", "the ferry leaves at noon", "the ferry leaves at noon", "asr", 3.0)
+    heard = [Event("dog barking", 0.9, 0.0, 3.0)]
+    soft, tokens = Tokenizer(llm, 48, MODES["soft"]), Tokenizer(llm, 48, MODES["tokens"])
+    with_words, without = (b"".join(map(llm.token_piece, soft.prompt(example, heard, words))).decode()
+                           for words in (True, False))
+    assert "dog barking" in with_words and "dog barking" not in without and "ferry leaves" in without
+    assert soft.prompt(example, heard, False) == tokens.prompt(example, heard)
+    llm.close()
 
 
 def test_invariance_targets_are_the_frozen_llms_answers_to_the_description(tiny, native_ok):

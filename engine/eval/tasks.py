@@ -19,6 +19,8 @@ rate         "How fast is the speaker talking? Answer slow, normal or fast." Rul
              none: the closest of the three by embedding.
 instrument   "What instrument is playing?" The answer's closest instrument name (the 16 the music generator
              uses) by embedding cosine.
+asr_asked    As asr, asked in words no training record uses (ASKED_FOR_WORDS, one per clip by a hash of its id:
+             "What is said?" as a user types it); tests/test_eval.py checks that the training phrasings hold none.
 joint        "What is said, and what else can be heard?" on speech over a sound event. Right only if both:
              speech: >= 60 % of the reference's content words (not stopwords) appear in the answer; sound: the
              answer with its quoted spans and the reference's words removed is closest (embedding) to the true
@@ -54,6 +56,13 @@ OPEN_QUESTIONS = (
     "What would you expect to happen next in this scene?",
     "Who could be speaking here, and in what situation?",
     "Is there anything unusual about this recording? Explain.",
+)
+# "what is said?" as users ask it; engine.data.questions.PHRASINGS must never hold these (a test checks)
+ASKED_FOR_WORDS = (
+    "What is said?",
+    "What are they saying?",
+    "Can you tell me what was spoken?",
+    "What do I hear someone say?",
 )
 GENDER_WORDS = {"female": {"female", "woman", "women", "girl", "lady", "feminine", "she", "her"},
                 "male": {"male", "man", "men", "boy", "gentleman", "masculine", "he", "his", "him"}}
@@ -178,9 +187,12 @@ def score_joint(items: list[Item], embedder: Embedder) -> dict[str, float]:
     return {"both right": both / n, "speech right": speech / n, "sound right": sound / n}
 
 
-def open_question(clip: EvalClip) -> str:
-    """One open question per clip, fixed by a hash of its id."""
-    return OPEN_QUESTIONS[int(hashlib.sha1(clip.id.encode()).hexdigest()[:8], 16) % len(OPEN_QUESTIONS)]
+def _hashed(questions: tuple[str, ...]) -> Callable[[EvalClip], str]:
+    """One of `questions` per clip, fixed by a hash of its id."""
+    return lambda clip: questions[int(hashlib.sha1(clip.id.encode()).hexdigest()[:8], 16) % len(questions)]
+
+
+open_question = _hashed(OPEN_QUESTIONS)
 
 
 def reference_description(clip: EvalClip) -> str:
@@ -231,6 +243,8 @@ def _fixed(question: str) -> Callable[[EvalClip], str]:
 TASKS: dict[str, Task] = {t.name: t for t in (
     Task("asr", "Speech recognition", ("speech",), _fixed("Can you identify the spoken text?"), score_asr, "WER",
          higher_is_better=False),
+    Task("asr_asked", "Speech recognition, asked in untrained words", ("speech",), _hashed(ASKED_FOR_WORDS),
+         score_asr, "WER", higher_is_better=False),
     Task("sound", "Sound-event classification", ("event",), _fixed("Write an audio caption describing the sound."),
          score_sound, "accuracy", chance=1 / len(SOUND_LABELS)),
     Task("gender", "Speaker gender", ("speech",), _fixed("What is the gender of the speaker?"), score_gender,

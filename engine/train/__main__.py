@@ -15,6 +15,9 @@ def main(argv=None) -> int:
     parser.add_argument("--objective", choices=["answer", "invariance"], default="answer")
     parser.add_argument("--teacher", default=None, help="invariance teacher: a named LLM or a GGUF path "
                                                         f"(default {TrainConfig.teacher})")
+    parser.add_argument("--words-dropout", type=float, default=None,
+                        help="objective answer: share of training prompts without the heard words "
+                             f"(default {TrainConfig.words_dropout})")
     parser.add_argument("--data", type=Path, default=None, help="the data builder's output (default: cache)")
     parser.add_argument("--features", type=Path, default=None, help="feature cache directory")
     parser.add_argument("--out", type=Path, default=None, help="where the shipped files go (default: weights/)")

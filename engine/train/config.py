@@ -28,6 +28,10 @@ class TrainConfig:
     # the invariance teacher (a named LLM or a GGUF path): on 12 tiny-set questions Qwen2.5-Coder-0.5B answered
     # briefly and, but for two yes/no slips, rightly; SmolLM2-135M rambled past 48 tokens and named a bell a piano
     teacher: str = "qwen2.5-coder-0.5b"
+    # objective "answer": the share of training prompts that leave out the heard words (as mode `tokens`), so the
+    # acoustic tokens must carry what the perception model hears; validation asks as the engine does (soft). 0.5 in
+    # stage 3 did not make the tokens carry sounds (docs/experiments): off by default, as the shipped weights
+    words_dropout: float = 0.0
     steps: int | None = None  # default: STAGES[stage]
     lr: float | None = None
     batch_size: int = 8
@@ -46,6 +50,15 @@ class TrainConfig:
             raise ValueError(f"stage must be one of {sorted(STAGES)}")
         if self.objective not in ("answer", "invariance"):
             raise ValueError("objective must be 'answer' or 'invariance'")
+        if not 0 <= self.words_dropout <= 1:
+            raise ValueError("words_dropout must be in [0, 1]")
         self.steps = self.steps or STAGES[self.stage][2]
         self.lr = self.lr or STAGES[self.stage][1]
         self.features = self.features or cache_dir() / "features" / self.whisper
+
+    @property
+    def command(self) -> str:
+        """The command line of this stage, as the model card states it."""
+        words = f" --words-dropout {self.words_dropout:g}" if self.objective == "answer" and self.words_dropout else ""
+        steps = f" --steps {self.steps}" if self.steps != STAGES[self.stage][2] else ""
+        return f"python -m engine.train --stage {self.stage} --objective {self.objective}{words}{steps}"

@@ -72,8 +72,10 @@ class Tokenizer:
         self.mode = mode
         self.end = llm.end_of_turn
 
-    def prompt(self, example: Example, events: list[Event]) -> list[int]:
-        description = describe_audio(self.mode, example.transcript, "", [(e.label, e.start, e.end) for e in events],
+    def prompt(self, example: Example, events: list[Event], words: bool = True) -> list[int]:
+        """`words=False`: without the heard words even where the mode has them (TrainConfig.words_dropout)."""
+        mode = self.mode if words else replace(self.mode, heard_words=False)
+        description = describe_audio(mode, example.transcript, "", [(e.label, e.start, e.end) for e in events],
                                      [(0.0, example.duration)])
         return self.llm.render_chat(chat_messages(example.question, [], description))
 
@@ -81,13 +83,13 @@ class Tokenizer:
         return self.llm.tokenize(text)[: self.max_answer_tokens] + self.end
 
 
-def collate(tokenizer: Tokenizer, batch: list[Example],
-            events: list[list[Event]]) -> tuple[list[list[int]], list[list[int]]]:
-    """`events`: what the perception model heard in each example. -> per example: token ids (prompt + answer)
-    and their targets (IGNORE on the prompt)."""
+def collate(tokenizer: Tokenizer, batch: list[Example], events: list[list[Event]],
+            words: list[bool] | None = None) -> tuple[list[list[int]], list[list[int]]]:
+    """`events`: what the perception model heard in each example; `words`: whether its prompt names them (default:
+    as the mode says). -> per example: token ids (prompt + answer) and their targets (IGNORE on the prompt)."""
     ids, targets = [], []
-    for example, heard in zip(batch, events):
-        prompt, answer = tokenizer.prompt(example, heard), tokenizer.answer(example.answer)
+    for example, heard, named in zip(batch, events, words or [True] * len(batch)):
+        prompt, answer = tokenizer.prompt(example, heard, named), tokenizer.answer(example.answer)
         ids.append(prompt + answer)
         targets.append([IGNORE] * len(prompt) + answer)
     return ids, targets

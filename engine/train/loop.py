@@ -5,6 +5,7 @@ run the LLM in plain PyTorch, loaded from the very GGUF that llama.cpp serves (o
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -259,11 +260,12 @@ def _train_with_llm(cfg, run, clips, cache, whisper_id, llm_path, perception) ->
         dims = AdapterDims(p.n_layers, p.whisper_width, llm.n_embd, p.width, p.time_heads, p.layer_heads)
         adapter = AudioAdapter(dims)
         adapter.tltr.load_state_dict(perception.tltr.state_dict())
+        earlier = AdapterInfo("", "", "", "", "stage 0 (the perception model's TLTR)", "")
     else:
         previous = run.checkpoint(cfg.stage - 1)
         if not previous.is_file():
             raise FileNotFoundError(f"stage {cfg.stage} starts from {previous}: run stage {cfg.stage - 1} first")
-        adapter, _ = load_adapter(previous)
+        adapter, earlier = load_adapter(previous)
     adapter.train()
     tokenizer = Tokenizer(llm, cfg.max_answer_tokens, MODES[STUDENT_MODE[cfg.objective]])
     model = AutoModelForCausalLM.from_pretrained(str(llm_path.parent), gguf_file=llm_path.name, dtype=torch.float32)
@@ -299,29 +301,38 @@ def _train_with_llm(cfg, run, clips, cache, whisper_id, llm_path, perception) ->
         stream = iter([[target_of[e] for e in batch] for batch in drawn])
     model, adapter = model.to(device), adapter.to(device)
     embed = model.get_input_embeddings()
-    record = optimise(Stage(f"stage {cfg.stage}", trainable, stream,
-                            lambda batch: {"loss": _lm_loss(model, adapter, perception, embed, tokenizer, cache, batch,
-                                                            device)},
+    dropout = cfg.words_dropout if tokenizer.mode.heard_words else 0.0
+    coin = random.Random(cfg.seed)
+
+    def loss(batch: list) -> dict:
+        words = [coin.random() >= dropout for _ in batch]
+        return {"loss": _lm_loss(model, adapter, perception, embed, tokenizer, cache, batch, device, words)}
+
+    record = optimise(Stage(f"stage {cfg.stage}", trainable, stream, loss,
                             lambda: evaluate_lm(model, adapter, perception, embed, tokenizer, cache, val_set, device),
                             clip_norm=1.0), cfg, run)
+    this = f"stage {cfg.stage} ({cfg.steps} steps, objective {cfg.objective}" + (
+        f", heard words left out of {dropout:.0%} of the prompts)" if dropout else ")")
     info = AdapterInfo(whisper_id, llm_path.name, file_sha256(llm_path), PROMPT_FORMAT,
-                       f"stages 0-{cfg.stage} ({cfg.steps} steps in stage {cfg.stage}, objective {cfg.objective})")
+                       "; ".join(x for x in (earlier.trained, this) if x),
+                       " && ".join(x for x in (earlier.recipe, cfg.command) if x))
     save_adapter(adapter, info, run.checkpoint(cfg.stage))
     if cfg.stage >= 2:
         _save_lora(model, run.lora_checkpoint(cfg.stage))
     return record
 
 
-def _lm_forward(model, adapter, perception, embed, tokenizer, cache, batch, device):
+def _lm_forward(model, adapter, perception, embed, tokenizer, cache, batch, device, words=None):
     """[pad] + 25 acoustic vectors + prompt + answer per example, left-padded; positions count from the first
     real vector, as llama.cpp numbers them at inference. The prompt names the events the perception model hears
-    (perception.read, as the engine's listen does). -> (answer logits, their targets)."""
+    (perception.read, as the engine's listen does) where the mode and `words` (per example) say so.
+    -> (answer logits, their targets)."""
     features = featurize.stack(cache, [e.audio_id for e in batch]).to(device)
     audio_tokens = adapter(features)
     probabilities = head_probabilities(perception, features)  # the whole batch in one pass, then each clip
     heard = [read(perception.dims, {h: p[i:i + 1] for h, p in probabilities.items()}, [(0.0, e.duration)],
                   EngineConfig.event_threshold, EngineConfig.max_events).events for i, e in enumerate(batch)]
-    ids, targets = collate(tokenizer, batch, heard)
+    ids, targets = collate(tokenizer, batch, heard, words)
     n_audio = audio_tokens.shape[1]
     inputs = left_pad([torch.cat([a, embed(torch.tensor(t, device=device))]) for a, t in zip(audio_tokens, ids)], 0.0)
     labels = left_pad([torch.tensor([IGNORE] * n_audio + t) for t in targets], IGNORE).to(device)
@@ -332,8 +343,8 @@ def _lm_forward(model, adapter, perception, embed, tokenizer, cache, batch, devi
     return logits[:, :-1], labels[:, -keep + 1:]
 
 
-def _lm_loss(model, adapter, perception, embed, tokenizer, cache, batch, device) -> torch.Tensor:
-    logits, labels = _lm_forward(model, adapter, perception, embed, tokenizer, cache, batch, device)
+def _lm_loss(model, adapter, perception, embed, tokenizer, cache, batch, device, words=None) -> torch.Tensor:
+    logits, labels = _lm_forward(model, adapter, perception, embed, tokenizer, cache, batch, device, words)
     return torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE)
 
 
@@ -435,7 +446,8 @@ def ship(cfg: TrainConfig, stages: list[int]) -> Path:
     plot_losses(logs, out / f"{run.stem}.losses.png")
     write_card(out / "README.md", run.stem, logs, manifest,
                {**asdict(info), "lora": stage >= 2, "lora_r": cfg.lora_r, "lora_alpha": cfg.lora_alpha,
-                "objective": cfg.objective, "teacher": cfg.teacher})
+                "objective": cfg.objective, "teacher": cfg.teacher,
+                "words_dropout": cfg.words_dropout if cfg.objective == "answer" else 0.0})
     print(f"shipped stage {stage}: {target}" + (f" + {lora_target}" if stage >= 2 else ""))
     return target
 
