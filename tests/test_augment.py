@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from engine.data import audio
-from engine.data.augment import VIEWS_PER_KIND, View, add_noise, place, plan_views, render, reverberate, telephone
+from engine.data.augment import (VIEWS_PER_KIND, View, add_noise, change_speed, place, plan_views, render, reverberate,
+                                 telephone)
 
 from clips import sound, speech
 
@@ -74,3 +75,18 @@ def test_each_effect_does_what_it_says(data_dir):
     spectrum = np.abs(np.fft.rfft(telephone(x)))
     f = np.fft.rfftfreq(len(x), 1 / audio.SAMPLE_RATE)
     assert spectrum[(f < 250) | (f > 3500)].max() < 1e-3 * spectrum.max()
+
+
+def test_speed_view_changes_tempo_and_pitch_together(data_dir):
+    """change_speed scales a tone's frequency and a real voice's length by the factor; the speech view keeps the
+    voice inside the window."""
+    tone = np.sin(2 * np.pi * 200 * np.arange(audio.SAMPLE_RATE) / audio.SAMPLE_RATE).astype(np.float32)
+    fast = change_speed(tone, 1.1)
+    peak = np.fft.rfftfreq(len(fast), 1 / audio.SAMPLE_RATE)[np.argmax(np.abs(np.fft.rfft(fast)))]
+    assert len(fast) == round(len(tone) / 1.1) and abs(peak - 220) < 2
+    x = audio.read_wav(data_dir / "audio" / "say.wav")
+    assert len(change_speed(x, 0.9)) == round(len(x) / 0.9)
+    clip = {**_clip("say", "speech", kind="speech")}
+    view = render(View("say#speed", clip, "speed"), data_dir)
+    assert view.shape == (audio.MAX_SAMPLES,) and -40 < _db(view) < 0 and np.abs(view).max() <= 0.99
+    assert "speed" in VIEWS_PER_KIND["speech"] and "speed" not in VIEWS_PER_KIND["event"]

@@ -9,6 +9,8 @@ these. The views below move the clip toward what users record, with the labels k
   room    reverberated (a synthetic room, RT60 0.15-1.2 s), half of the time through a telephone band
           (300-3400 Hz), over quiet noise
   pair    mixed with a clip of another label (same split) at -6..+6 dB, each at its own time: two labels
+  speed   speech played 0.9-1.1x as fast (tempo and pitch together, as Kaldi's speed perturbation), at a random
+          level and time over quiet noise: another voice of the same gender, rate and pitch class
 
 and label-free windows, `background`: white, pink or brown noise or near-silence at -75 to -25 dBFS, whose target
 is "no sound class" (a uniform distribution), so that the quiet noise around a sound in a long recording is not
@@ -30,9 +32,10 @@ import numpy as np
 from . import audio
 
 SR = audio.SAMPLE_RATE
-VIEWS = ("clean", "noisy", "room", "pair", "background")
+VIEWS = ("clean", "noisy", "room", "pair", "speed", "background")
 BACKGROUND_VIEWS = {"train": 400, "validation": 40}
-VIEWS_PER_KIND = {"event": ("clean", "noisy", "room", "pair"), "speech": ("clean", "noisy", "room"),
+SPEEDS = (0.9, 1.1)  # within a voice class: espeak-ng's slow / normal / fast are 0.7x / 1x / 1.4x apart
+VIEWS_PER_KIND = {"event": ("clean", "noisy", "room", "pair"), "speech": ("clean", "noisy", "room", "speed"),
                   "music": ("clean", "noisy"), "mix": ("clean",)}
 
 
@@ -95,6 +98,9 @@ def render(view: View, data_dir: Path, seed: int = 0) -> np.ndarray:
         if rng.random() < 0.5:
             wet = telephone(wet)
         return add_noise(set_level(place(wet, rng), rng.uniform(-30, -6)), rng.uniform(15, 35), rng)
+    if view.name == "speed":
+        faster = change_speed(x, rng.uniform(*SPEEDS))
+        return add_noise(set_level(place(faster, rng), rng.uniform(-30, -6)), rng.uniform(20, 40), rng)
     if view.name == "pair":
         y = audio.read_wav(Path(data_dir) / view.partner["audio_id"])[: audio.MAX_SAMPLES]
         a, b = place(x, rng), place(y, rng)
@@ -163,3 +169,10 @@ def telephone(x: np.ndarray) -> np.ndarray:
     f = np.fft.rfftfreq(len(x), 1 / SR)
     spectrum[(f < 300) | (f > 3400)] = 0
     return np.fft.irfft(spectrum, len(x)).astype(np.float32)
+
+
+def change_speed(x: np.ndarray, factor: float) -> np.ndarray:
+    """`x` played `factor` times as fast: len / factor samples, every frequency times `factor` (linear
+    interpolation: at 0.9-1.1x its aliasing sits far under the noise the view adds)."""
+    n = max(1, int(round(len(x) / factor)))
+    return np.interp(np.arange(n) * factor, np.arange(len(x)), x).astype(np.float32)
