@@ -260,12 +260,13 @@ def _train_with_llm(cfg, run, clips, cache, whisper_id, llm_path, perception) ->
         dims = AdapterDims(p.n_layers, p.whisper_width, llm.n_embd, p.width, p.time_heads, p.layer_heads)
         adapter = AudioAdapter(dims)
         adapter.tltr.load_state_dict(perception.tltr.state_dict())
-        earlier = AdapterInfo("", "", "", "", "stage 0 (the perception model's TLTR)", "")
+        lineage = ("stage 0 (the perception model's TLTR)", "")  # (what trained it so far, the commands)
     else:
         previous = run.checkpoint(cfg.stage - 1)
         if not previous.is_file():
             raise FileNotFoundError(f"stage {cfg.stage} starts from {previous}: run stage {cfg.stage - 1} first")
         adapter, earlier = load_adapter(previous)
+        lineage = (earlier.trained, earlier.recipe)
     adapter.train()
     tokenizer = Tokenizer(llm, cfg.max_answer_tokens, MODES[STUDENT_MODE[cfg.objective]])
     model = AutoModelForCausalLM.from_pretrained(str(llm_path.parent), gguf_file=llm_path.name, dtype=torch.float32)
@@ -314,8 +315,8 @@ def _train_with_llm(cfg, run, clips, cache, whisper_id, llm_path, perception) ->
     this = f"stage {cfg.stage} ({cfg.steps} steps, objective {cfg.objective}" + (
         f", heard words left out of {dropout:.0%} of the prompts)" if dropout else ")")
     info = AdapterInfo(whisper_id, llm_path.name, file_sha256(llm_path), PROMPT_FORMAT,
-                       "; ".join(x for x in (earlier.trained, this) if x),
-                       " && ".join(x for x in (earlier.recipe, cfg.command) if x))
+                       "; ".join(x for x in (lineage[0], this) if x),
+                       " && ".join(x for x in (lineage[1], cfg.command) if x))
     save_adapter(adapter, info, run.checkpoint(cfg.stage))
     if cfg.stage >= 2:
         _save_lora(model, run.lora_checkpoint(cfg.stage))
