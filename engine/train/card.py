@@ -16,9 +16,7 @@ def write_card(path: Path, stem: str, logs: dict, manifest: dict, info: dict) ->
              f"the targets are {info['teacher']}'s answers to the clip's description as text, the ground truth "
              "where it missed a closed question" if invariance else
              "its first turn names the events the perception model hears (as the engine does at inference), the "
-             "transcript, and the question"
-             + (f"; {info['words_dropout']:.0%} of the training prompts leave the heard words out (as mode `tokens`), "
-                "so the tokens must carry them" if info.get("words_dropout") else ""))
+             "transcript, and the question")
     lines = [f"# Shipped weights: `{stem}`", "",
              "Written by `python -m engine.train` (do not edit by hand). Reproduce everything with "
              f"`{command}` (it builds the data first when the cache has none).", "",

@@ -447,8 +447,7 @@ def ship(cfg: TrainConfig, stages: list[int]) -> Path:
     plot_losses(logs, out / f"{run.stem}.losses.png")
     write_card(out / "README.md", run.stem, logs, manifest,
                {**asdict(info), "lora": stage >= 2, "lora_r": cfg.lora_r, "lora_alpha": cfg.lora_alpha,
-                "objective": cfg.objective, "teacher": cfg.teacher,
-                "words_dropout": cfg.words_dropout if cfg.objective == "answer" else 0.0})
+                "objective": cfg.objective, "teacher": cfg.teacher})
     print(f"shipped stage {stage}: {target}" + (f" + {lora_target}" if stage >= 2 else ""))
     return target
 
