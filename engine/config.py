@@ -65,6 +65,9 @@ class SamplingOptions:
     top_k: int = 500
     repeat_penalty: float = 1.1
     repeat_last_n: int = 64  # llama.cpp's default window for the repetition penalty
+    # llama.cpp and transformers also penalise the prompt's tokens; ours end with the transcript, which an answer
+    # to "what is said?" must repeat word for word, so by default only the answer's own tokens are penalised
+    penalize_prompt: bool = False
     max_tokens: int = 200
     seed: int = 0
     timeout: float = 120.0  # seconds: an answer still generating then stops (stop reason "timeout")

@@ -274,7 +274,8 @@ class LLM:
             if time.perf_counter() - started > options.timeout:
                 stats.stop_reason = "timeout"
                 break
-            recent = [u for u in self._cache.units[-options.repeat_last_n:] if isinstance(u, int)]
+            context = self._cache.units if options.penalize_prompt else answer
+            recent = [u for u in context[-options.repeat_last_n:] if isinstance(u, int)]
             token = sample_token(self._last_logits(), recent, options, rng)
             if stats.generated_tokens == 0:
                 stats.first_token_seconds = time.perf_counter() - started

@@ -172,6 +172,30 @@ def test_a_looping_answer_stops_at_the_loop(native_ok):
     assert guarded.lower().count("female") >= 3
 
 
+def test_the_repetition_penalty_spares_the_prompt_so_a_quote_comes_back_word_for_word(native_ok):
+    """The prompt ends with the transcript; a penalty on the prompt's tokens (llama.cpp's way) pushes the answer to
+    "what is said?" off the words: the cards came back as a sum of cards, the kitchen line reworded."""
+    from engine.weights import resolve_llm
+
+    said = ["8 of spades, 4 of clubs, 7 of hearts",
+            "please turn off the lights in the kitchen before you go to bed tonight"]
+    llm = LLM(resolve_llm(None), n_ctx=512, threads=1)
+
+    def answer(sentence: str, penalize_prompt: bool) -> str:
+        question = f'Repeat exactly what is said.\n\nSpeech: "{sentence}"'
+        prompt = [llm.render_chat([{"role": "user", "content": question}])]
+        text = "".join(llm.generate(prompt, SamplingOptions(temperature=0, max_tokens=40,
+                                                            penalize_prompt=penalize_prompt)))
+        return re.sub(r"[^a-z0-9 ]", "", text.lower())
+
+    spared = [answer(s, False) for s in said]
+    penalised = [answer(s, True) for s in said]
+    llm.close()
+    words = [re.sub(r"[^a-z0-9 ]", "", s) for s in said]
+    assert all(w in a for w, a in zip(words, spared)), spared
+    assert not all(w in a for w, a in zip(words, penalised)), penalised
+
+
 def test_events_are_spans_of_windows_above_the_threshold_and_reach_soft_and_tags_prompts():
     from engine.prompt import describe_audio
     from engine.tltr import tagged_events

@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=None,
                         help="answer length limit (default: the engine's, 200); the other sampling options stay "
                              "the engine defaults")
+    parser.add_argument("--penalize-prompt", action="store_true",
+                        help="the repetition penalty counts the prompt's tokens too (llama.cpp's way; the engine "
+                             "penalises only the answer's)")
     parser.add_argument("--max-windows", type=int, default=EngineConfig.max_windows,
                         help="soft mode: 10 s windows of acoustic tokens per question (as EngineConfig.max_windows)")
     parser.add_argument("--threads", type=int, default=None,
@@ -68,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
                                 perception=args.perception, n_threads=args.threads, max_windows=args.max_windows)
     if args.max_tokens is not None:
         config = config.replace(sampling=dataclasses.replace(config.sampling, max_tokens=args.max_tokens))
+    if args.penalize_prompt:
+        config = config.replace(sampling=dataclasses.replace(config.sampling, penalize_prompt=True))
     runner = Runner(config, args.cache or default_cache(), progress=not args.quiet)
     try:
         sets = {name: s for name, s in all_sets(args.data).items() if name in args.sets}

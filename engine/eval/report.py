@@ -212,7 +212,8 @@ def markdown(results: Results, command: str, code: str, plots: list[str], reliab
         f"device {m.get('device')}; "
         f"prompt format `{m.get('prompt_format')}`.",
         f"- Sampling: {_sampling_origin(sp)}: temperature {sp['temperature']}, top-p {sp['top_p']}, "
-        f"top-k {sp['top_k']}, repetition penalty {sp['repeat_penalty']}, at most {sp['max_tokens']} tokens, "
+        f"top-k {sp['top_k']}, repetition penalty {sp['repeat_penalty']} over the last {sp['repeat_last_n']} tokens "
+        f"of {'the prompt and ' if sp.get('penalize_prompt') else ''}the answer, at most {sp['max_tokens']} tokens, "
         f"with the fixed seed {sp['seed']} for every answer (so reruns give the same text).",
         f"- Clips: the first {s['limit'] if s['limit'] is not None else 'all'} of each set's plan per task "
         "(`--limit`; plans interleave the classes, so a short prefix covers many of them).",
