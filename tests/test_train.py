@@ -121,7 +121,9 @@ def test_invariance_targets_are_the_frozen_llms_answers_to_the_description(tiny,
     losses = [r["val_loss"] for r in _rows(tiny, 1) if "val_loss" in r]
     print(f"invariance stage 1 val_loss: {losses[0]:.3f} -> {losses[-1]:.3f}")
     assert losses[-1] < losses[0], losses
-    teacher = json.loads(next((tiny / "train").glob("*/invariance_targets_qwen2*.json")).read_text())
+    saved = json.loads(next((tiny / "train").glob("*/invariance_targets_qwen2*.json")).read_text())
+    assert saved["sampling"]["temperature"] == 0.0  # the cache says how its answers were made
+    teacher = saved["answers"]
     records = load_records(tiny, "train")
     closed = [r for r in records if r["task"] in CLASSIFICATION_TASKS]
     validation = load_records(tiny, "validation")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -141,9 +141,11 @@ def invariance_targets(train_set: list[Example], teacher: LLM, descriptions: dic
     every label the data builder knows, the transcript among them); the student hears the acoustic tokens and
     the transcript (STUDENT_MODE) and learns to give that answer. The ground truth stays where the teacher's
     answer did not end within `max_tokens` (the answer limit), or, for a closed question, misses the truth (`agrees`).
-    Teacher answers are greedy and cached in `path` (text and whether it ended)."""
-    cached = json.loads(path.read_text()) if path.is_file() else {}
+    Teacher answers are greedy and cached in `path` (text and whether it ended) with the sampling options that
+    made them: other options start the cache afresh."""
     greedy = SamplingOptions(temperature=0.0, max_tokens=max_tokens)
+    saved = json.loads(path.read_text()) if path.is_file() else {}
+    cached = saved.get("answers", {}) if saved.get("sampling") == asdict(greedy) else {}
     out, kept = [], Counter()
     for example in tqdm(train_set, desc="teacher answers"):
         description = f"Description of the recording: {descriptions[example.audio_id]}"
@@ -154,14 +156,14 @@ def invariance_targets(train_set: list[Example], teacher: LLM, descriptions: dic
             text = "".join(teacher.generate(prompt, greedy, stats)).strip()
             cached[key] = {"answer": text, "ended": stats.stop_reason == "eos"}
             if len(cached) % 200 == 0:  # an interrupted run keeps what the teacher said so far
-                write_json(path, cached, indent=None)
+                write_json(path, {"sampling": asdict(greedy), "answers": cached}, indent=None)
         answer, ended = cached[key]["answer"], cached[key]["ended"]
         closed = example.task in CLASSIFICATION_TASKS or example.task == "asr"
         why = ("unfinished" if not (answer and ended) else "wrong" if closed and not agrees(example.answer, answer)
                else "teacher")
         kept[why] += 1
         out.append(replace(example, answer=answer) if why == "teacher" else example)
-    write_json(path, cached, indent=None)
+    write_json(path, {"sampling": asdict(greedy), "answers": cached}, indent=None)
     print(f"invariance targets: {kept['teacher']} teacher answers; the ground truth for {kept['wrong']} closed "
           f"questions the teacher got wrong and {kept['unfinished']} answers it did not end")
     return out
