@@ -90,6 +90,38 @@ def test_stages_lower_the_loss_and_ship(tiny, native_ok):
     assert info.recipe in (tiny / "weights" / "README.md").read_text()
 
 
+def test_a_stage_continues_from_the_shipped_weights(tiny, native_ok):
+    """A fresh machine has no stage checkpoints in its cache: `--start-from` continues from the shipped adapter and
+    its LoRA GGUF, which read back into PEFT as trained, and the adapter's lineage grows by the new stage. Runs
+    after the stages' test (it ships there)."""
+    from dataclasses import replace
+
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from engine.tltr import load_adapter
+    from engine.train.loop import _with_lora, train
+
+    shipped = next((tiny / "weights").glob("ltu-as_*.safetensors"))
+    trained = load_file(str(next((tiny / "train").glob("ltu-as_*/stage2.lora.safetensors"))))
+    cfg = replace(_config(tiny, 2, 2), stage=3, start_from=shipped)
+    path = resolve_llm()
+    model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+    loaded = get_peft_model_state_dict(_with_lora(model, cfg, shipped.with_suffix(".lora.gguf")))
+    assert loaded.keys() == trained.keys()
+    assert all(torch.allclose(loaded[k], trained[k], atol=1e-6) for k in trained), "the GGUF read back differs"
+    assert any(trained[k].abs().max() > 0 for k in trained if "lora_B" in k)  # B left zero would prove nothing
+
+    train(cfg)
+    info = load_adapter(next((tiny / "train").glob("ltu-as_*/stage3.safetensors")))[1]
+    before = load_adapter(shipped)[1]
+    this = "stage 3 (2 steps, objective answer, heard words left out of 50% of the prompts)"
+    assert info.trained == f"{before.trained}; {this}"
+    assert info.recipe == (before.recipe + " && python -m engine.train --stage 3 --objective answer --words-dropout 0.5"
+                           f" --steps 2 --start-from {shipped}")
+
+
 def test_words_dropout_leaves_the_heard_words_out(native_ok):
     """A prompt drawn without the heard words is the `tokens` mode's prompt: no event line, the transcript kept."""
     from engine.config import MODES

@@ -18,6 +18,9 @@ def main(argv=None) -> int:
     parser.add_argument("--words-dropout", type=float, default=None,
                         help="objective answer: share of training prompts without the heard words "
                              f"(default {TrainConfig.words_dropout})")
+    parser.add_argument("--start-from", type=Path, default=None,
+                        help="stages 2-3: start from this adapter (its .lora.gguf beside it), e.g. the shipped one in "
+                             "weights/, instead of the previous stage's checkpoint in the cache")
     parser.add_argument("--data", type=Path, default=None, help="the data builder's output (default: cache)")
     parser.add_argument("--features", type=Path, default=None, help="feature cache directory")
     parser.add_argument("--out", type=Path, default=None, help="where the shipped files go (default: weights/)")
@@ -32,6 +35,11 @@ def main(argv=None) -> int:
     from .loop import ship, train
 
     stages = sorted(STAGES) if args.stage == "all" else [int(args.stage)]
+    if args.start_from is not None:
+        if stages != [2] and stages != [3]:
+            parser.error("--start-from is for --stage 2 or 3")
+        if not args.start_from.is_file() or not args.start_from.with_suffix(".lora.gguf").is_file():
+            parser.error(f"--start-from: {args.start_from} and its .lora.gguf beside it must both exist")
     for stage in stages:
         options = {k: v for k, v in vars(args).items() if k not in ("stage",) and v is not None}
         options.pop("out", None)

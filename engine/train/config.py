@@ -32,6 +32,9 @@ class TrainConfig:
     # acoustic tokens must carry what the perception model hears; validation asks as the engine does (soft). 0.5 in
     # stage 3 did not make the tokens carry sounds (docs/experiments): off by default, as the shipped weights
     words_dropout: float = 0.0
+    # stages 2-3: start from these weights (an adapter safetensors, its LoRA GGUF beside it, e.g. the shipped ones in
+    # weights/) instead of the previous stage's checkpoint in the cache: a fresh machine continues from what git holds
+    start_from: Path | None = None
     steps: int | None = None  # default: STAGES[stage]
     lr: float | None = None
     batch_size: int = 8
@@ -52,6 +55,8 @@ class TrainConfig:
             raise ValueError("objective must be 'answer' or 'invariance'")
         if not 0 <= self.words_dropout <= 1:
             raise ValueError("words_dropout must be in [0, 1]")
+        if self.start_from is not None and self.stage < 2:
+            raise ValueError("start_from is for stages 2 and 3 (stage 1 starts the projector afresh)")
         self.steps = self.steps or STAGES[self.stage][2]
         self.lr = self.lr or STAGES[self.stage][1]
         self.features = self.features or cache_dir() / "features" / self.whisper
@@ -61,4 +66,5 @@ class TrainConfig:
         """The command line of this stage, as the model card states it."""
         words = f" --words-dropout {self.words_dropout:g}" if self.objective == "answer" and self.words_dropout else ""
         steps = f" --steps {self.steps}" if self.steps != STAGES[self.stage][2] else ""
-        return f"python -m engine.train --stage {self.stage} --objective {self.objective}{words}{steps}"
+        start = f" --start-from {self.start_from}" if self.start_from else ""
+        return f"python -m engine.train --stage {self.stage} --objective {self.objective}{words}{steps}{start}"

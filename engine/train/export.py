@@ -14,19 +14,23 @@ from ..files import written_atomically
 GGUF_NAMES = {"q_proj": "attn_q", "k_proj": "attn_k", "v_proj": "attn_v", "o_proj": "attn_output"}
 
 
-def rotary_permute(rows: np.ndarray, n_head: int) -> np.ndarray:
+def rotary_permute(rows: np.ndarray, n_head: int, inverse: bool = False) -> np.ndarray:
     """llama.cpp's HF->GGUF converter reorders the output rows of q and k for its rotary layout (and transformers
     undoes it when it loads a GGUF): a LoRA B of q/k must get the same order to add to the GGUF's weights."""
-    return rows.reshape(n_head, 2, rows.shape[0] // n_head // 2, *rows.shape[1:]).swapaxes(1, 2).reshape(rows.shape)
+    half = rows.shape[0] // n_head // 2
+    shape = (n_head, half, 2) if inverse else (n_head, 2, half)
+    return rows.reshape(*shape, *rows.shape[1:]).swapaxes(1, 2).reshape(rows.shape)
+
+
+PEFT_NAME = re.compile(r"layers\.(\d+)\.self_attn\.(\w+)\.lora_([AB])(?:\.default)?\.weight$")
 
 
 def lora_gguf_tensors(peft_state: dict[str, torch.Tensor], n_head: int, n_head_kv: int) -> dict[str, np.ndarray]:
     """PEFT's saved LoRA (…layers.N.self_attn.q_proj.lora_A.weight) -> llama.cpp's tensor names and row order:
     a (r, n_in) and b (n_out, r) per module."""
     out = {}
-    pattern = re.compile(r"layers\.(\d+)\.self_attn\.(\w+)\.lora_([AB])(?:\.default)?\.weight$")
     for name, weight in peft_state.items():
-        match = pattern.search(name)
+        match = PEFT_NAME.search(name)
         if not match:
             continue
         layer, module, which = match.groups()
@@ -53,3 +57,25 @@ def write_lora_gguf(tensors: dict[str, np.ndarray], path: Path, architecture: st
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
         writer.close()
+
+
+def lora_from_gguf(path: Path, peft_names: list[str], n_head: int, n_head_kv: int) -> dict[str, torch.Tensor]:
+    """A LoRA GGUF (as write_lora_gguf wrote it) back into PEFT's state dict under `peft_names` (the model's own
+    keys, get_peft_model_state_dict), so that training continues from shipped weights."""
+    import gguf
+
+    tensors = {t.name: np.array(t.data, dtype=np.float32) for t in gguf.GGUFReader(str(path)).tensors}  # copied: the reader maps the file read-only
+    out = {}
+    for name in peft_names:
+        match = PEFT_NAME.search(name)
+        if not match:
+            continue
+        layer, module, which = match.groups()
+        key = f"blk.{layer}.{GGUF_NAMES[module]}.weight.lora_{which.lower()}"
+        if key not in tensors:
+            raise ValueError(f"{Path(path).name} has no {key}: not a LoRA of this rank and these modules")
+        array = tensors[key]
+        if which == "B" and module in ("q_proj", "k_proj"):
+            array = rotary_permute(array, n_head if module == "q_proj" else n_head_kv, inverse=True)
+        out[name] = torch.from_numpy(np.ascontiguousarray(array))
+    return out

@@ -27,7 +27,7 @@ from ..llm import LLM
 from ..perception import (VOICE_HEADS, PerceptionDims, PerceptionInfo, PerceptionModel, head_probabilities,
                           load_perception, read, save_perception)
 from ..prompt import PROMPT_FORMAT
-from ..tltr import AdapterDims, AdapterInfo, AudioAdapter, load_adapter, save_adapter
+from ..tltr import AdapterDims, AdapterInfo, AudioAdapter, check_pairing, load_adapter, save_adapter
 from ..weights import file_sha256, perception_stem, resolve_llm, resolve_perception, resolve_whisper
 from . import featurize
 from .card import write_card, write_perception_card
@@ -262,10 +262,13 @@ def _train_with_llm(cfg, run, clips, cache, whisper_id, llm_path, perception) ->
         adapter.tltr.load_state_dict(perception.tltr.state_dict())
         lineage = ("stage 0 (the perception model's TLTR)", "")  # (what trained it so far, the commands)
     else:
-        previous = run.checkpoint(cfg.stage - 1)
+        previous = Path(cfg.start_from) if cfg.start_from else run.checkpoint(cfg.stage - 1)
         if not previous.is_file():
             raise FileNotFoundError(f"stage {cfg.stage} starts from {previous}: run stage {cfg.stage - 1} first")
         adapter, earlier = load_adapter(previous)
+        p = perception.dims
+        check_pairing(earlier, adapter.dims, whisper_id, p.n_layers, p.whisper_width, file_sha256(llm_path),
+                      llm.n_embd, PROMPT_FORMAT, previous)
         lineage = (earlier.trained, earlier.recipe)
     adapter.train()
     tokenizer = Tokenizer(llm, cfg.max_answer_tokens, MODES[STUDENT_MODE[cfg.objective]])
@@ -274,7 +277,8 @@ def _train_with_llm(cfg, run, clips, cache, whisper_id, llm_path, perception) ->
     if cfg.stage == 1:
         adapter.start_projector_at(model.get_input_embeddings().weight.pow(2).mean().sqrt().item())
     if cfg.stage >= 2:
-        model = _with_lora(model, cfg, run.lora_checkpoint(cfg.stage - 1))
+        start = Path(cfg.start_from).with_suffix(".lora.gguf") if cfg.start_from else run.lora_checkpoint(cfg.stage - 1)
+        model = _with_lora(model, cfg, start)
     if cfg.stage == 1:  # the projector alone: no gradients through the TLTR (they would cost as much again)
         adapter.requires_grad_(False)
         adapter.projector.requires_grad_(True)
@@ -379,12 +383,18 @@ def evaluate_lm(model, adapter, perception, embed, tokenizer, cache, val_set, de
 
 
 def _with_lora(model, cfg: TrainConfig, previous: Path):
-    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+    """The LLM with a fresh LoRA, or the one in `previous` (a stage's safetensors, or a shipped GGUF)."""
+    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 
     config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                         target_modules=["q_proj", "v_proj"], bias="none")
+    heads = (model.config.num_attention_heads, model.config.num_key_value_heads)
     model = get_peft_model(model, config)
-    if previous.is_file():
+    if previous.suffix == ".gguf":
+        from .export import lora_from_gguf
+
+        set_peft_model_state_dict(model, lora_from_gguf(previous, list(get_peft_model_state_dict(model)), *heads))
+    elif previous.is_file():
         from safetensors.torch import load_file
 
         set_peft_model_state_dict(model, load_file(str(previous)))
