@@ -122,6 +122,30 @@ def test_a_stage_continues_from_the_shipped_weights(tiny, native_ok):
                            f" --steps 2 --start-from {shipped}")
 
 
+def test_a_lora_gguf_reads_back_in_peft_order_and_refuses_another_rank(tmp_path):
+    """Export then import is the identity (q and k rows put back out of llama.cpp's rotary order); a LoRA of
+    another rank is refused with the tensor it lacks, not loaded in part."""
+    from engine.train.export import lora_from_gguf, lora_gguf_tensors, rotary_permute, write_lora_gguf
+
+    rows = np.arange(48 * 3, dtype=np.float32).reshape(48, 3)
+    assert np.array_equal(rotary_permute(rotary_permute(rows, 4), 4, inverse=True), rows)
+    generator = torch.Generator().manual_seed(0)
+
+    def lora(rank: int) -> dict[str, torch.Tensor]:
+        names = [f"base_model.model.model.layers.{i}.self_attn.{m}_proj.lora_{w}.weight"
+                 for i in range(2) for m in "qv" for w in "AB"]
+        return {n: torch.randn((rank, 64) if n.endswith("A.weight") else (64, rank), generator=generator)
+                for n in names}
+
+    state = lora(8)
+    path = tmp_path / "lora.gguf"
+    write_lora_gguf(lora_gguf_tensors(state, 4, 2), path, "llama", 16)
+    back = lora_from_gguf(path, state, 4, 2)
+    assert back.keys() == state.keys() and all(torch.equal(back[k], state[k]) for k in state)
+    with pytest.raises(ValueError, match="of shape"):
+        lora_from_gguf(path, lora(4), 4, 2)
+
+
 def test_words_dropout_leaves_the_heard_words_out(native_ok):
     """A prompt drawn without the heard words is the `tokens` mode's prompt: no event line, the transcript kept."""
     from engine.config import MODES

@@ -59,22 +59,25 @@ def write_lora_gguf(tensors: dict[str, np.ndarray], path: Path, architecture: st
         writer.close()
 
 
-def lora_from_gguf(path: Path, peft_names: list[str], n_head: int, n_head_kv: int) -> dict[str, torch.Tensor]:
-    """A LoRA GGUF (as write_lora_gguf wrote it) back into PEFT's state dict under `peft_names` (the model's own
-    keys, get_peft_model_state_dict), so that training continues from shipped weights."""
+def lora_from_gguf(path: Path, peft_state: dict[str, torch.Tensor], n_head: int,
+                   n_head_kv: int) -> dict[str, torch.Tensor]:
+    """A LoRA GGUF (as write_lora_gguf wrote it) back into PEFT's state dict, under the names and in the shapes of
+    the model's own (`peft_state`, get_peft_model_state_dict), so that training continues from shipped weights."""
     import gguf
 
-    tensors = {t.name: np.array(t.data, dtype=np.float32) for t in gguf.GGUFReader(str(path)).tensors}  # copied: the reader maps the file read-only
+    # copied: the reader maps the file read-only
+    tensors = {t.name: np.array(t.data, dtype=np.float32) for t in gguf.GGUFReader(str(path)).tensors}
     out = {}
-    for name in peft_names:
+    for name, like in peft_state.items():
         match = PEFT_NAME.search(name)
         if not match:
             continue
         layer, module, which = match.groups()
         key = f"blk.{layer}.{GGUF_NAMES[module]}.weight.lora_{which.lower()}"
-        if key not in tensors:
-            raise ValueError(f"{Path(path).name} has no {key}: not a LoRA of this rank and these modules")
-        array = tensors[key]
+        array = tensors.get(key)
+        if array is None or array.shape != tuple(like.shape):
+            raise ValueError(f"{Path(path).name} does not hold {key} of shape {tuple(like.shape)}: a LoRA of "
+                             "another rank, other modules or another LLM")
         if which == "B" and module in ("q_proj", "k_proj"):
             array = rotary_permute(array, n_head if module == "q_proj" else n_head_kv, inverse=True)
         out[name] = torch.from_numpy(np.ascontiguousarray(array))

@@ -393,7 +393,7 @@ def _with_lora(model, cfg: TrainConfig, previous: Path):
     if previous.suffix == ".gguf":
         from .export import lora_from_gguf
 
-        set_peft_model_state_dict(model, lora_from_gguf(previous, list(get_peft_model_state_dict(model)), *heads))
+        set_peft_model_state_dict(model, lora_from_gguf(previous, get_peft_model_state_dict(model), *heads))
     elif previous.is_file():
         from safetensors.torch import load_file
 
