@@ -36,7 +36,7 @@ def main(argv=None) -> int:
 
     stages = sorted(STAGES) if args.stage == "all" else [int(args.stage)]
     if args.start_from is not None:
-        if stages != [2] and stages != [3]:
+        if args.stage not in ("2", "3"):
             parser.error("--start-from is for --stage 2 or 3")
         if not args.start_from.is_file() or not args.start_from.with_suffix(".lora.gguf").is_file():
             parser.error(f"--start-from: {args.start_from} and its .lora.gguf beside it must both exist")

@@ -25,19 +25,27 @@ def rotary_permute(rows: np.ndarray, n_head: int, inverse: bool = False) -> np.n
 PEFT_NAME = re.compile(r"layers\.(\d+)\.self_attn\.(\w+)\.lora_([AB])(?:\.default)?\.weight$")
 
 
+def gguf_name(peft_name: str, n_head: int, n_head_kv: int) -> tuple[str, int] | None:
+    """A PEFT LoRA tensor's llama.cpp name, and the head count its rows are reordered by (0: not reordered, only a
+    B of q or k is); None for a name that is not a LoRA tensor."""
+    match = PEFT_NAME.search(peft_name)
+    if not match:
+        return None
+    layer, module, which = match.groups()
+    heads = {"q_proj": n_head, "k_proj": n_head_kv}.get(module, 0) if which == "B" else 0
+    return f"blk.{layer}.{GGUF_NAMES[module]}.weight.lora_{which.lower()}", heads
+
+
 def lora_gguf_tensors(peft_state: dict[str, torch.Tensor], n_head: int, n_head_kv: int) -> dict[str, np.ndarray]:
     """PEFT's saved LoRA (…layers.N.self_attn.q_proj.lora_A.weight) -> llama.cpp's tensor names and row order:
     a (r, n_in) and b (n_out, r) per module."""
     out = {}
     for name, weight in peft_state.items():
-        match = PEFT_NAME.search(name)
-        if not match:
+        if (found := gguf_name(name, n_head, n_head_kv)) is None:
             continue
-        layer, module, which = match.groups()
+        key, heads = found
         array = weight.detach().float().cpu().numpy()
-        if which == "B" and module in ("q_proj", "k_proj"):
-            array = rotary_permute(array, n_head if module == "q_proj" else n_head_kv)
-        out[f"blk.{layer}.{GGUF_NAMES[module]}.weight.lora_{which.lower()}"] = np.ascontiguousarray(array)
+        out[key] = np.ascontiguousarray(rotary_permute(array, heads) if heads else array)
     if not out:
         raise ValueError("no LoRA weights to export")
     return out
@@ -69,16 +77,13 @@ def lora_from_gguf(path: Path, peft_state: dict[str, torch.Tensor], n_head: int,
     tensors = {t.name: np.array(t.data, dtype=np.float32) for t in gguf.GGUFReader(str(path)).tensors}
     out = {}
     for name, like in peft_state.items():
-        match = PEFT_NAME.search(name)
-        if not match:
+        if (found := gguf_name(name, n_head, n_head_kv)) is None:
             continue
-        layer, module, which = match.groups()
-        key = f"blk.{layer}.{GGUF_NAMES[module]}.weight.lora_{which.lower()}"
+        key, heads = found
         array = tensors.get(key)
         if array is None or array.shape != tuple(like.shape):
             raise ValueError(f"{Path(path).name} does not hold {key} of shape {tuple(like.shape)}: a LoRA of "
                              "another rank, other modules or another LLM")
-        if which == "B" and module in ("q_proj", "k_proj"):
-            array = rotary_permute(array, n_head if module == "q_proj" else n_head_kv, inverse=True)
+        array = rotary_permute(array, heads, inverse=True) if heads else array
         out[name] = torch.from_numpy(np.ascontiguousarray(array))
     return out
