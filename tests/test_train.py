@@ -105,7 +105,7 @@ def test_a_stage_continues_from_the_shipped_weights(tiny, native_ok):
 
     shipped = next((tiny / "weights").glob("ltu-as_*.safetensors"))
     trained = load_file(str(next((tiny / "train").glob("ltu-as_*/stage2.lora.safetensors"))))
-    cfg = replace(_config(tiny, 2, 2), stage=3, start_from=shipped)
+    cfg = replace(_config(tiny, 2, 2), stage=3, start_from=shipped, tokens_dropout=0.25)
     path = resolve_llm()
     model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
     loaded = get_peft_model_state_dict(_with_lora(model, cfg, shipped.with_suffix(".lora.gguf")))
@@ -116,10 +116,11 @@ def test_a_stage_continues_from_the_shipped_weights(tiny, native_ok):
     train(cfg)
     info = load_adapter(next((tiny / "train").glob("ltu-as_*/stage3.safetensors")))[1]
     before = load_adapter(shipped)[1]
-    this = "stage 3 (2 steps, objective answer, heard words left out of 50% of the prompts)"
+    this = ("stage 3 (2 steps, objective answer, heard words left out of 50% of the prompts, acoustic tokens left out "
+            "of 25% of the prompts)")
     assert info.trained == f"{before.trained}; {this}"
     assert info.recipe == (before.recipe + " && python -m engine.train --stage 3 --objective answer --words-dropout 0.5"
-                           f" --steps 2 --start-from {shipped}")
+                           f" --tokens-dropout 0.25 --steps 2 --start-from {shipped}")
 
 
 def test_a_lora_gguf_reads_back_in_peft_order_and_refuses_another_rank(tmp_path):
@@ -146,20 +147,30 @@ def test_a_lora_gguf_reads_back_in_peft_order_and_refuses_another_rank(tmp_path)
         lora_from_gguf(path, lora(4), 4, 2)
 
 
-def test_words_dropout_leaves_the_heard_words_out(native_ok):
-    """A prompt drawn without the heard words is the `tokens` mode's prompt: no event line, the transcript kept."""
+def test_a_prompt_drawn_without_the_words_or_the_tokens_is_that_modes_prompt(native_ok):
+    """Without the heard words a soft prompt is the `tokens` mode's (no event line, the transcript kept); without the
+    acoustic tokens, the `tags` mode's. The draws keep their shares, and leave out only what the base mode has."""
+    import random
+
     from engine.config import MODES
     from engine.tltr import Event
-    from engine.train.examples import Example, Tokenizer
+    from engine.train.examples import Example, Tokenizer, draw_modes
 
     llm = LLM(resolve_llm(None), n_ctx=512)
     example = Example("a", "What is said?", "the ferry leaves at noon", "the ferry leaves at noon", "asr", 3.0)
     heard = [Event("dog barking", 0.9, 0.0, 3.0)]
-    soft, tokens = Tokenizer(llm, 48, MODES["soft"]), Tokenizer(llm, 48, MODES["tokens"])
-    with_words, without = (b"".join(map(llm.token_piece, soft.prompt(example, heard, words))).decode()
-                           for words in (True, False))
+    soft = Tokenizer(llm, 48, MODES["soft"])
+    modes = draw_modes(MODES["soft"], 0.3, 0.2, 4000, random.Random(0))
+    no_words, no_tokens = ([m for m in modes if not getattr(m, part)] for part in ("heard_words", "acoustic_tokens"))
+    assert abs(len(no_words) / 4000 - 0.3) < 0.03 and abs(len(no_tokens) / 4000 - 0.2) < 0.03
+    assert not any(m in no_words for m in no_tokens), "a prompt loses the words or the tokens, not both"
+    with_words, without = (b"".join(map(llm.token_piece, soft.prompt(example, heard, mode))).decode()
+                           for mode in (MODES["soft"], no_words[0]))
     assert "dog barking" in with_words and "dog barking" not in without and "ferry leaves" in without
-    assert soft.prompt(example, heard, False) == tokens.prompt(example, heard)
+    assert soft.prompt(example, heard, no_words[0]) == Tokenizer(llm, 48, MODES["tokens"]).prompt(example, heard)
+    assert soft.prompt(example, heard, no_tokens[0]) == Tokenizer(llm, 48, MODES["tags"]).prompt(example, heard)
+    assert all(m.acoustic_tokens for m in draw_modes(MODES["tokens"], 0.3, 0.0, 100, random.Random(0)))
+    assert not any(m.heard_words for m in draw_modes(MODES["tokens"], 0.5, 0.0, 100, random.Random(0)))
     llm.close()
 
 

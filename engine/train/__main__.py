@@ -18,6 +18,9 @@ def main(argv=None) -> int:
     parser.add_argument("--words-dropout", type=float, default=None,
                         help="objective answer: share of training prompts without the heard words "
                              f"(default {TrainConfig.words_dropout})")
+    parser.add_argument("--tokens-dropout", type=float, default=None,
+                        help="objective answer: share of training prompts without the acoustic tokens, as mode tags "
+                             f"(default {TrainConfig.tokens_dropout})")
     parser.add_argument("--start-from", type=Path, default=None,
                         help="stages 2-3: start from this adapter (its .lora.gguf beside it), e.g. the shipped one in "
                              "weights/, instead of the previous stage's checkpoint in the cache")

@@ -32,6 +32,9 @@ class TrainConfig:
     # acoustic tokens must carry what the perception model hears; validation asks as the engine does (soft). 0.5 in
     # stage 3 did not make the tokens carry sounds (docs/experiments): off by default, as the shipped weights
     words_dropout: float = 0.0
+    # the share of training prompts without the acoustic tokens (as mode `tags`): the LoRA is shared by every mode,
+    # and 250 more soft-only steps from the shipped weights broke `tags` (answer WER to "what is said?" 0.30 -> 0.73)
+    tokens_dropout: float = 0.0
     # stages 2-3: start from these weights (an adapter safetensors, its LoRA GGUF beside it, e.g. the shipped ones in
     # weights/) instead of the previous stage's checkpoint in the cache: a fresh machine continues from what git holds
     start_from: Path | None = None
@@ -53,8 +56,9 @@ class TrainConfig:
             raise ValueError(f"stage must be one of {sorted(STAGES)}")
         if self.objective not in ("answer", "invariance"):
             raise ValueError("objective must be 'answer' or 'invariance'")
-        if not 0 <= self.words_dropout <= 1:
-            raise ValueError("words_dropout must be in [0, 1]")
+        if not (0 <= self.words_dropout <= 1 and 0 <= self.tokens_dropout <= 1
+                and self.words_dropout + self.tokens_dropout <= 1):
+            raise ValueError("words_dropout and tokens_dropout must be shares in [0, 1] that sum to at most 1")
         if self.start_from is not None and self.stage < 2:
             raise ValueError("start_from is for stages 2 and 3 (stage 1 starts the projector afresh)")
         self.steps = self.steps or STAGES[self.stage][2]
@@ -65,6 +69,7 @@ class TrainConfig:
     def command(self) -> str:
         """The command line of this stage, as the model card states it."""
         words = f" --words-dropout {self.words_dropout:g}" if self.objective == "answer" and self.words_dropout else ""
+        words += f" --tokens-dropout {self.tokens_dropout:g}" if self.objective == "answer" and self.tokens_dropout else ""
         steps = f" --steps {self.steps}" if self.steps != STAGES[self.stage][2] else ""
         start = f" --start-from {self.start_from}" if self.start_from else ""
         return f"python -m engine.train --stage {self.stage} --objective {self.objective}{words}{steps}{start}"

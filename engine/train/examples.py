@@ -72,9 +72,9 @@ class Tokenizer:
         self.mode = mode
         self.end = llm.end_of_turn
 
-    def prompt(self, example: Example, events: list[Event], words: bool = True) -> list[int]:
-        """`words=False`: without the heard words even where the mode has them (TrainConfig.words_dropout)."""
-        mode = self.mode if words else replace(self.mode, heard_words=False)
+    def prompt(self, example: Example, events: list[Event], mode: Mode | None = None) -> list[int]:
+        """The chat tokens as `mode` asks (default: the tokenizer's; see `draw_modes`)."""
+        mode = mode or self.mode
         description = describe_audio(mode, example.transcript, "", [(e.label, e.start, e.end) for e in events],
                                      [(0.0, example.duration)])
         return self.llm.render_chat(chat_messages(example.question, [], description))
@@ -83,13 +83,28 @@ class Tokenizer:
         return self.llm.tokenize(text)[: self.max_answer_tokens] + self.end
 
 
+def draw_modes(base: Mode, words_dropout: float, tokens_dropout: float, n: int, rng: random.Random) -> list[Mode]:
+    """The mode each of `n` training prompts is asked in: `base` (the student's), or, for a `words_dropout` share,
+    without the heard words (as mode `tokens`: the acoustic tokens must carry what the perception model hears), or,
+    for a `tokens_dropout` share, without the acoustic tokens (as mode `tags`: the one LoRA also serves the modes
+    that send none; trained on soft prompts alone it came to need them). A part the base mode lacks stays out."""
+    def one() -> Mode:
+        draw = rng.random()
+        if draw < words_dropout and base.heard_words:
+            return replace(base, heard_words=False)
+        if words_dropout <= draw < words_dropout + tokens_dropout and base.acoustic_tokens:
+            return replace(base, acoustic_tokens=False)
+        return base
+    return [one() for _ in range(n)]
+
+
 def collate(tokenizer: Tokenizer, batch: list[Example], events: list[list[Event]],
-            words: list[bool] | None = None) -> tuple[list[list[int]], list[list[int]]]:
-    """`events`: what the perception model heard in each example; `words`: whether its prompt names them (default:
-    as the mode says). -> per example: token ids (prompt + answer) and their targets (IGNORE on the prompt)."""
+            modes: list[Mode] | None = None) -> tuple[list[list[int]], list[list[int]]]:
+    """`events`: what the perception model heard in each example; `modes`: how each prompt is asked (default: the
+    tokenizer's mode). -> per example: token ids (prompt + answer) and their targets (IGNORE on the prompt)."""
     ids, targets = [], []
-    for example, heard, named in zip(batch, events, words or [True] * len(batch)):
-        prompt, answer = tokenizer.prompt(example, heard, named), tokenizer.answer(example.answer)
+    for example, heard, mode in zip(batch, events, modes or [tokenizer.mode] * len(batch)):
+        prompt, answer = tokenizer.prompt(example, heard, mode), tokenizer.answer(example.answer)
         ids.append(prompt + answer)
         targets.append([IGNORE] * len(prompt) + answer)
     return ids, targets

@@ -32,7 +32,8 @@ from ..weights import file_sha256, perception_stem, resolve_llm, resolve_percept
 from . import featurize
 from .card import write_card, write_perception_card
 from .config import STAGES, TrainConfig
-from .examples import (CLASSIFICATION_TASKS, IGNORE, STUDENT_MODE, Tokenizer, balanced_batches, collate, examples,
+from .examples import (CLASSIFICATION_TASKS, IGNORE, STUDENT_MODE, Tokenizer, balanced_batches, collate, draw_modes,
+                       examples,
                        invariance_targets, left_pad, load_records, multi_hot, rarest_labels)
 
 
@@ -306,18 +307,19 @@ def _train_with_llm(cfg, run, clips, cache, whisper_id, llm_path, perception) ->
         stream = iter([[target_of[e] for e in batch] for batch in drawn])
     model, adapter = model.to(device), adapter.to(device)
     embed = model.get_input_embeddings()
-    dropout = cfg.words_dropout if tokenizer.mode.heard_words else 0.0
     coin = random.Random(cfg.seed)
 
     def loss(batch: list) -> dict:
-        words = [coin.random() >= dropout for _ in batch]
-        return {"loss": _lm_loss(model, adapter, perception, embed, tokenizer, cache, batch, device, words)}
+        modes = draw_modes(tokenizer.mode, cfg.words_dropout, cfg.tokens_dropout, len(batch), coin)
+        return {"loss": _lm_loss(model, adapter, perception, embed, tokenizer, cache, batch, device, modes)}
 
     record = optimise(Stage(f"stage {cfg.stage}", trainable, stream, loss,
                             lambda: evaluate_lm(model, adapter, perception, embed, tokenizer, cache, val_set, device),
                             clip_norm=1.0), cfg, run)
-    this = f"stage {cfg.stage} ({cfg.steps} steps, objective {cfg.objective}" + (
-        f", heard words left out of {dropout:.0%} of the prompts)" if dropout else ")")
+    left_out = [f"{what} left out of {share:.0%} of the prompts" for what, share, kept in (
+        ("heard words", cfg.words_dropout, tokenizer.mode.heard_words),
+        ("acoustic tokens", cfg.tokens_dropout, tokenizer.mode.acoustic_tokens)) if share and kept]
+    this = f"stage {cfg.stage} ({', '.join([f'{cfg.steps} steps', f'objective {cfg.objective}', *left_out])})"
     info = AdapterInfo(whisper_id, llm_path.name, file_sha256(llm_path), PROMPT_FORMAT,
                        "; ".join(x for x in (lineage[0], this) if x),
                        " && ".join(x for x in (lineage[1], cfg.command) if x))
@@ -327,29 +329,30 @@ def _train_with_llm(cfg, run, clips, cache, whisper_id, llm_path, perception) ->
     return record
 
 
-def _lm_forward(model, adapter, perception, embed, tokenizer, cache, batch, device, words=None):
+def _lm_forward(model, adapter, perception, embed, tokenizer, cache, batch, device, modes=None):
     """[pad] + 25 acoustic vectors + prompt + answer per example, left-padded; positions count from the first
-    real vector, as llama.cpp numbers them at inference. The prompt names the events the perception model hears
-    (perception.read, as the engine's listen does) where the mode and `words` (per example) say so.
-    -> (answer logits, their targets)."""
+    real vector, as llama.cpp numbers them at inference. Each example is asked as its mode says (`modes`, default
+    the tokenizer's): the acoustic vectors where it has them, and the events the perception model hears
+    (perception.read, as the engine's listen does) where it has the heard words. -> (answer logits, their targets)."""
+    modes = modes or [tokenizer.mode] * len(batch)
     features = featurize.stack(cache, [e.audio_id for e in batch]).to(device)
     audio_tokens = adapter(features)
     probabilities = head_probabilities(perception, features)  # the whole batch in one pass, then each clip
     heard = [read(perception.dims, {h: p[i:i + 1] for h, p in probabilities.items()}, [(0.0, e.duration)],
                   EngineConfig.event_threshold, EngineConfig.max_events).events for i, e in enumerate(batch)]
-    ids, targets = collate(tokenizer, batch, heard, words)
-    n_audio = audio_tokens.shape[1]
-    inputs = left_pad([torch.cat([a, embed(torch.tensor(t, device=device))]) for a, t in zip(audio_tokens, ids)], 0.0)
-    labels = left_pad([torch.tensor([IGNORE] * n_audio + t) for t in targets], IGNORE).to(device)
-    mask = left_pad([torch.ones(n_audio + len(t), dtype=torch.long) for t in ids], 0).to(device)
+    ids, targets = collate(tokenizer, batch, heard, modes)
+    audio = [a if m.acoustic_tokens else a[:0] for a, m in zip(audio_tokens, modes)]
+    inputs = left_pad([torch.cat([a, embed(torch.tensor(t, device=device))]) for a, t in zip(audio, ids)], 0.0)
+    labels = left_pad([torch.tensor([IGNORE] * len(a) + t) for a, t in zip(audio, targets)], IGNORE).to(device)
+    mask = left_pad([torch.ones(len(a) + len(t), dtype=torch.long) for a, t in zip(audio, ids)], 0).to(device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     keep = max(sum(1 for x in t if x != IGNORE) for t in targets) + 1  # the answers and the position before them
     logits = model(inputs_embeds=inputs, attention_mask=mask, position_ids=positions, logits_to_keep=keep).logits
     return logits[:, :-1], labels[:, -keep + 1:]
 
 
-def _lm_loss(model, adapter, perception, embed, tokenizer, cache, batch, device, words=None) -> torch.Tensor:
-    logits, labels = _lm_forward(model, adapter, perception, embed, tokenizer, cache, batch, device, words)
+def _lm_loss(model, adapter, perception, embed, tokenizer, cache, batch, device, modes=None) -> torch.Tensor:
+    logits, labels = _lm_forward(model, adapter, perception, embed, tokenizer, cache, batch, device, modes)
     return torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE)
 
 
