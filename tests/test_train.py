@@ -90,7 +90,7 @@ def test_stages_lower_the_loss_and_ship(tiny, native_ok):
     assert info.recipe in (tiny / "weights" / "README.md").read_text()
 
 
-def test_a_stage_continues_from_the_shipped_weights(tiny, native_ok):
+def test_a_stage_continues_from_the_shipped_weights(tiny, native_ok, tmp_path):
     """A fresh machine has no stage checkpoints in its cache: `--start-from` continues from the shipped adapter and
     its LoRA GGUF, which read back into PEFT as trained, and the adapter's lineage grows by the new stage. Runs
     after the stages' test (it ships there)."""
@@ -101,7 +101,7 @@ def test_a_stage_continues_from_the_shipped_weights(tiny, native_ok):
     from transformers import AutoModelForCausalLM
 
     from engine.tltr import load_adapter
-    from engine.train.loop import _with_lora, train
+    from engine.train.loop import _with_lora, ship, train
 
     shipped = next((tiny / "weights").glob("ltu-as_*.safetensors"))
     trained = load_file(str(next((tiny / "train").glob("ltu-as_*/stage2.lora.safetensors"))))
@@ -121,6 +121,10 @@ def test_a_stage_continues_from_the_shipped_weights(tiny, native_ok):
     assert info.trained == f"{before.trained}; {this}"
     assert info.recipe == (before.recipe + " && python -m engine.train --stage 3 --objective answer --words-dropout 0.5"
                            f" --tokens-dropout 0.25 --steps 2 --start-from {shipped}")
+    # shipped elsewhere, its card lists the stages of the weights it started from, then its own
+    card = (ship(replace(cfg, out=tmp_path), [3]).parent / "README.md").read_text()
+    assert [line.split("|")[1].strip() for line in card.splitlines() if line.startswith("| ") and "steps" not in line
+            and "---" not in line] == ["1", "2", "3"], card
 
 
 def test_a_lora_gguf_reads_back_in_peft_order_and_refuses_another_rank(tmp_path):

@@ -270,7 +270,8 @@ def _train_with_llm(cfg, run, clips, cache, whisper_id, llm_path, perception) ->
         p = perception.dims
         check_pairing(earlier, adapter.dims, whisper_id, p.n_layers, p.whisper_width, file_sha256(llm_path),
                       llm.n_embd, PROMPT_FORMAT, previous)
-        lineage = (earlier.trained, earlier.recipe)
+        # adapters from before recipes were recorded came from `--stage all` (their cards say so)
+        lineage = (earlier.trained, earlier.recipe or "python -m engine.train --stage all")
     adapter.train()
     tokenizer = Tokenizer(llm, cfg.max_answer_tokens, MODES[STUDENT_MODE[cfg.objective]])
     model = AutoModelForCausalLM.from_pretrained(str(llm_path.parent), gguf_file=llm_path.name, dtype=torch.float32)
@@ -454,8 +455,18 @@ def ship(cfg: TrainConfig, stages: list[int]) -> Path:
     lora_target.unlink(missing_ok=True)
     if stage >= 2:
         export_lora(run.lora_checkpoint(stage), llm_path, lora_target, cfg)
-    logs = {f"stage{s}": [json.loads(l) for l in (run.dir / f"stage{s}.jsonl").read_text().splitlines()]
-            for s in STAGES if s > 0 and (run.dir / f"stage{s}.jsonl").is_file()}
+    # a run continued from shipped weights (--start-from) descends from them, not from this cache's earlier stages:
+    # the card and the plot show their stages (the training.json beside them), then this one
+    earlier = Path(cfg.start_from).with_suffix(".training.json") if cfg.start_from else None
+    before = json.loads(earlier.read_text()) if earlier and earlier.is_file() else {}
+    logs = dict(before)
+    for s in STAGES:
+        path = run.dir / f"stage{s}.jsonl"
+        if s > 0 and path.is_file() and (s == stage or not cfg.start_from):
+            key = f"stage{s}"
+            while key in logs:  # "stage3 (continued)" after the stage 3 it started from
+                key += " (continued)"
+            logs[key] = [json.loads(line) for line in path.read_text().splitlines()]
     (out / f"{run.stem}.training.json").write_text(json.dumps(logs, indent=0))
     plot_losses(logs, out / f"{run.stem}.losses.png")
     write_card(out / "README.md", run.stem, logs, manifest,
