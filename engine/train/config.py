@@ -32,8 +32,9 @@ class TrainConfig:
     # acoustic tokens must carry what the perception model hears; validation asks as the engine does (soft). 0.5 in
     # stage 3 did not make the tokens carry sounds (docs/experiments): off by default, as the shipped weights
     words_dropout: float = 0.0
-    # the share of training prompts without the acoustic tokens (as mode `tags`): the LoRA is shared by every mode,
-    # and 250 more soft-only steps from the shipped weights broke `tags` (answer WER to "what is said?" 0.30 -> 0.73)
+    # the share of training prompts without the acoustic tokens (as mode `tags`, which shares the LoRA): 250 more
+    # soft-only steps from the shipped weights broke `tags` ("what is said?" WER 0.30 -> 0.73), and 0.25 did not
+    # keep it from answering "Speech" (docs/experiments): off by default, as the shipped weights
     tokens_dropout: float = 0.0
     # stages 2-3: start from these weights (an adapter safetensors, its LoRA GGUF beside it, e.g. the shipped ones in
     # weights/) instead of the previous stage's checkpoint in the cache: a fresh machine continues from what git holds

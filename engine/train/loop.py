@@ -33,8 +33,7 @@ from . import featurize
 from .card import write_card, write_perception_card
 from .config import STAGES, TrainConfig
 from .examples import (CLASSIFICATION_TASKS, IGNORE, STUDENT_MODE, Tokenizer, balanced_batches, collate, draw_modes,
-                       examples,
-                       invariance_targets, left_pad, load_records, multi_hot, rarest_labels)
+                       examples, invariance_targets, left_pad, load_records, multi_hot, rarest_labels)
 
 
 class Run:
