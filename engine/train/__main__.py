@@ -46,7 +46,10 @@ def main(argv=None) -> int:
     for stage in stages:
         options = {k: v for k, v in vars(args).items() if k not in ("stage",) and v is not None}
         options.pop("out", None)
-        cfg = TrainConfig(stage=stage, **options, **({"out": args.out} if args.out else {}))
+        try:
+            cfg = TrainConfig(stage=stage, **options, **({"out": args.out} if args.out else {}))
+        except ValueError as error:
+            parser.error(str(error))
         train(cfg)
     ship(cfg, stages)
     return 0

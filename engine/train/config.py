@@ -60,6 +60,8 @@ class TrainConfig:
         if not (0 <= self.words_dropout <= 1 and 0 <= self.tokens_dropout <= 1
                 and self.words_dropout + self.tokens_dropout <= 1):
             raise ValueError("words_dropout and tokens_dropout must be shares in [0, 1] that sum to at most 1")
+        if self.objective == "invariance" and self.tokens_dropout:
+            raise ValueError("tokens_dropout is for objective answer: the invariance student hears only the tokens")
         if self.start_from is not None and self.stage < 2:
             raise ValueError("start_from is for stages 2 and 3 (stage 1 starts the projector afresh)")
         self.steps = self.steps or STAGES[self.stage][2]
@@ -70,7 +72,7 @@ class TrainConfig:
     def command(self) -> str:
         """The command line of this stage, as the model card states it."""
         words = f" --words-dropout {self.words_dropout:g}" if self.objective == "answer" and self.words_dropout else ""
-        words += f" --tokens-dropout {self.tokens_dropout:g}" if self.objective == "answer" and self.tokens_dropout else ""
+        words += f" --tokens-dropout {self.tokens_dropout:g}" if self.tokens_dropout else ""
         steps = f" --steps {self.steps}" if self.steps != STAGES[self.stage][2] else ""
         start = f" --start-from {self.start_from}" if self.start_from else ""
         return f"python -m engine.train --stage {self.stage} --objective {self.objective}{words}{steps}{start}"
