@@ -3,11 +3,12 @@
 Each task scores a list of `Item`s (one clip's answer in one mode) into named metrics; the first metric is the
 task's headline number (used by the ablation table and the plots). Rules, as RESULTS.md states them:
 
-asr          "Can you identify the spoken text?" (LTU-AS). The longest double-quoted span of the answer if it has
-             one, else the whole answer, against the reference: corpus WER after `text.normalize`. Whisper's own
-             transcript is scored the same way ("whisper" rows). The answer is a quote (the asked type) if
-             that scored text holds none of the words a caption uses (speech, speaker, speaking, says, voice,
-             sound, sounds, heard, recording, audio, background, male, female, man, woman) unless the
+asr          "Can you identify the spoken text?" (LTU-AS), on speech and on speech over a sound event (the mix
+             sets: the words must come out whatever else is heard). The longest double-quoted span of the answer
+             if it has one, else the whole answer, against the reference: corpus WER after `text.normalize`.
+             Whisper's own transcript is scored the same way ("whisper" rows). The answer is a quote (the asked
+             type) if that scored text holds none of the words a caption uses (speech, speaker, speaking, says,
+             voice, sound, sounds, heard, recording, audio, background, male, female, man, woman) unless the
              reference holds it too.
 sound        "Write an audio caption describing the sound." (LTU-AS). The caption's closest SOUND_LABELS name by
              embedding cosine = the prediction. The perception model's own top-1 and mAP come from window_tags
@@ -241,9 +242,9 @@ def _fixed(question: str) -> Callable[[EvalClip], str]:
 
 
 TASKS: dict[str, Task] = {t.name: t for t in (
-    Task("asr", "Speech recognition", ("speech",), _fixed("Can you identify the spoken text?"), score_asr, "WER",
+    Task("asr", "Speech recognition", ("speech", "mix"), _fixed("Can you identify the spoken text?"), score_asr, "WER",
          higher_is_better=False),
-    Task("asr_asked", "Speech recognition, asked in untrained words", ("speech",), _hashed(ASKED_FOR_WORDS),
+    Task("asr_asked", "Speech recognition, asked in untrained words", ("speech", "mix"), _hashed(ASKED_FOR_WORDS),
          score_asr, "WER", higher_is_better=False),
     Task("sound", "Sound-event classification", ("event",), _fixed("Write an audio caption describing the sound."),
          score_sound, "accuracy", chance=1 / len(SOUND_LABELS)),
