@@ -43,15 +43,14 @@ def main(argv=None) -> int:
             parser.error("--start-from is for --stage 2 or 3")
         if not args.start_from.is_file() or not args.start_from.with_suffix(".lora.gguf").is_file():
             parser.error(f"--start-from: {args.start_from} and its .lora.gguf beside it must both exist")
-    for stage in stages:
-        options = {k: v for k, v in vars(args).items() if k not in ("stage",) and v is not None}
-        options.pop("out", None)
-        try:
-            cfg = TrainConfig(stage=stage, **options, **({"out": args.out} if args.out else {}))
-        except ValueError as error:
-            parser.error(str(error))
+    options = {k: v for k, v in vars(args).items() if k not in ("stage", "out") and v is not None}
+    try:  # every stage's options are checked before the first one trains
+        configs = [TrainConfig(stage=stage, **options, **({"out": args.out} if args.out else {})) for stage in stages]
+    except ValueError as error:
+        parser.error(str(error))
+    for cfg in configs:
         train(cfg)
-    ship(cfg, stages)
+    ship(configs[-1], stages)
     return 0
 
 

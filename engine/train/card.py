@@ -43,13 +43,14 @@ def write_card(path: Path, stem: str, logs: dict, manifest: dict, info: dict) ->
     lines += ["", "## Stages", "", "| stage | what trains | lr | steps | first loss | last loss | validation |",
               "|---|---|---|---|---|---|---|"]
     for name, rows in logs.items():
-        stage = int(name.removeprefix("stage").split()[0])  # "stage3", or "stage3 (continued)" after --start-from
+        label = name.removeprefix("stage")  # "3", or "3 (continued)" after --start-from
+        stage = int(label.split()[0])
         what, lr, _ = STAGES[stage]
         first, last = rows[0]["loss"], sum(r["loss"] for r in rows[-20:]) / len(rows[-20:])
         val = next((r for r in reversed(rows) if any(k.startswith("val_") for k in r)), {})
         shown = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                           for k, v in val.items() if k.startswith("val_"))
-        lines.append(f"| {name.removeprefix('stage')} | {what} | {lr:.0e} (peak, cosine) | {len(rows)} | {first:.3f} | "
+        lines.append(f"| {label} | {what} | {lr:.0e} (peak, cosine) | {len(rows)} | {first:.3f} | "
                      f"{last:.3f} (mean of last 20) | {shown} |")
     lines += ["", f"![losses]({stem}.losses.png)", "",
               "Validation metrics per task and mode (sound events in `soft` vs `tags` vs `cascade`, answer WER, "
