@@ -72,8 +72,9 @@ def test_free_cores_follow_a_busy_process():
 
 
 def test_a_model_whose_extra_buffer_types_crash_is_loaded_without_them(monkeypatch, tmp_path, native_ok):
-    """The AMX VM's failure, injected (this CPU has no AMX): the probe with extra buffer types dies by SIGSEGV, the
-    one without them decodes for real; the engine's LLM then loads without them and answers."""
+    """The AMX machines' failure, injected so that every CPU runs this path (on the AMX Xeon the real probe dies by
+    SIGILL, elsewhere it survives): the probe with extra buffer types dies by SIGSEGV, the one without them decodes
+    for real; the engine's LLM then loads without them and answers."""
     from engine.config import SamplingOptions
     from engine.errors import ModelError
     from engine.llm import LLM
