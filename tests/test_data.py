@@ -187,11 +187,38 @@ def test_new_source_rules():
         ("supertuxkart-data", "usr/share/games/supertuxkart/data/tracks/black_forest/steamlocomotive.ogg", "train"),
         ("lincity-ng-data", "usr/share/games/lincity-ng/sounds/trafichigh3.wav", "traffic noise"),
         ("fillets-ng-data", "usr/share/games/fillets-ng/sound/linux/en/space0.ogg", "keyboard typing"),
+        # the 2026-12-03 survey: vehicles and weather, a whistle, voices with their gender
+        ("flightgear-data-base", "usr/share/games/flightgear/Sounds/rotor-2blade.wav", "helicopter"),
+        ("flightgear-data-base", "usr/share/games/flightgear/Sounds/turbine_start.wav", "jet engine"),
+        ("flightgear-data-base", "usr/share/games/flightgear/Aircraft/c172p/Sounds/engine-start.wav", "engine starting"),
+        ("flightgear-data-base", "usr/share/games/flightgear/Sounds/rain-windshield.wav", "rain"),
+        ("flightgear-data-base", "usr/share/games/flightgear/Sounds/tcas/climb.wav", None),
+        ("simutrans-pak64", "usr/share/games/simutrans/pak/sound/seagulls.wav", "bird call"),
+        ("tuxfootball", "usr/share/games/tuxfootball/sound/refwhistletwice.wav", "whistle"),
+        ("tuxfootball", "usr/share/games/tuxfootball/sound/kick.wav", None),
+        ("flare-game", "usr/share/games/flare/mods/fantasycore/soundfx/steps/step_metal3.ogg", "footsteps"),
+        ("freedroidrpg-data", "usr/share/freedroidrpg/data/sound/effects/swing_then_nohit_3.ogg", "whoosh"),
+        ("kajongg", "usr/share/kajongg/voices/de/male2/pung.ogg", "speech"),
+        ("micropolis-data", "usr/share/games/micropolis/res/sounds/honkhonk-med.wav", "car horn"),
+        ("micropolis-data", "usr/share/games/micropolis/res/sounds/quackquack.wav", "duck quacking"),
+        ("etw-data", "usr/share/games/etw/snd/fischiolungo.wav", "whistle"),
+        ("etw-data", "usr/share/games/etw/music/back3.wav", None),
+        ("searchandrescue-data", "usr/share/games/searchandrescue/sounds/hh65/engine_start.wav", "helicopter"),
+        ("asterisk-core-sounds-it-wav", "usr/share/asterisk/sounds/it_IT_m_Carlo/vm-goodbye.wav", "speech"),
+        ("asterisk-core-sounds-it-wav", "usr/share/asterisk/sounds/it_IT_m_Carlo/digits/7.wav", None),
     ]
     for package, path, label in cases:
         found = match(PACKAGES[package], path.lower())
         assert (found.label if found else None) == label, (package, path, found)
-    assert PACKAGES["asterisk-core-sounds-en-wav"].speaker == ("asterisk Allison", "female")
+    allison = "usr/share/asterisk/sounds/en_US_f_Allison/privacy-prompt.wav"
+    assert PACKAGES["asterisk-core-sounds-en-wav"].speaker(allison) == ("asterisk Allison", "female")
+    assert PACKAGES["kajongg"].speaker("usr/share/kajongg/voices/female2/c1.ogg") == ("kajongg en/female2", "female")
+    assert PACKAGES["kajongg"].speaker("usr/share/kajongg/voices/de/male1/c1.ogg") == ("kajongg de/male1", "male")
+    carlo = "usr/share/asterisk/sounds/it_IT_m_Carlo/vm-goodbye.wav"
+    assert PACKAGES["asterisk-core-sounds-it-wav"].speaker(carlo) == ("asterisk Carlo", "male")
+    merchant = "usr/share/games/flare/mods/fantasycore/soundfx/npcs/male_merchant_02.ogg"
+    assert PACKAGES["flare-game"].speaker(merchant) == ("flare male merchant", "male")
+    assert PACKAGES["flare-game"].speaker(merchant.replace("npcs/male_merchant_02", "door_open")) is None
     assert set(AUDIOSET_NAME) == set(SOUND_LABELS) and AUDIOSET_NAME["dog barking"] == "Bark"
     assert PACKAGES["0ad-data"].archives  # read inside the zip
 
@@ -222,7 +249,7 @@ def test_real_debian_package(tmp_path):
 
 def test_validation_packages_are_whole_and_speakers_labelled(tmp_path):
     """A package kept apart for validation has every clip there; a recorded voice package labels its gender."""
-    manifest = build(tmp_path, packages=["heroes-sound-effects", "asterisk-core-sounds-en-wav"], limit=4,
+    manifest = build(tmp_path, packages=["heroes-sound-effects", "asterisk-core-sounds-en-wav", "kajongg"], limit=4,
                      n_speech=0, n_mix=0, n_music=0, progress=False)
     assert not manifest["packages_failed"], manifest["packages_failed"]
     events = [c for c in _clips(tmp_path) if c["kind"] == "event"]
@@ -230,3 +257,6 @@ def test_validation_packages_are_whole_and_speakers_labelled(tmp_path):
     allison = [c for c in events if c["provenance"][0]["package"] == "asterisk-core-sounds-en-wav"]
     assert heroes and {c["split"] for c in heroes} == {"validation"}
     assert allison and all(c["labels"]["gender"] == "female" and c["labels"]["label"] == "speech" for c in allison)
+    kajongg = [c for c in events if c["provenance"][0]["package"] == "kajongg"]  # several voices, gender per folder
+    assert kajongg and all(f"/{c['labels']['gender']}" in c["provenance"][0]["path"] for c in kajongg)
+    assert all(c["labels"]["voice"].startswith("kajongg ") for c in kajongg)

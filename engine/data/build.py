@@ -143,7 +143,7 @@ def collect_events(
                     "duration": round(_duration(wav), 3),
                     "source_ids": [source_id],
                     "labels": {"label": label, "sound_labels": [label]}
-                    | ({"voice": spec.speaker[0], "gender": spec.speaker[1]} if spec.speaker else {}),
+                    | ({"voice": speaker[0], "gender": speaker[1]} if (speaker := spec.speaker(path)) else {}),
                     "provenance": [
                         {
                             "package": source.name,

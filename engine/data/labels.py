@@ -111,6 +111,10 @@ SOUND_LABELS: list[str] = [
     "jackhammer",
     "typewriter",
     "flute",
+    "whistle",
+    "jet engine",
+    "engine starting",
+    "duck quacking",
 ]
 
 _CATEGORIES: dict[str, tuple[str, ...]] = {
@@ -119,18 +123,18 @@ _CATEGORIES: dict[str, tuple[str, ...]] = {
     "animal": (
         "dog barking", "growling", "wolf howling", "horse", "cow mooing", "pig oinking", "sheep bleating",
         "chicken clucking", "rooster crowing", "bird song", "bird call", "crickets chirping", "frog croaking",
-        "bee buzzing", "insect buzzing", "elephant", "lion roaring", "goat bleating",
+        "bee buzzing", "insect buzzing", "elephant", "lion roaring", "goat bleating", "duck quacking",
     ),
     "nature": ("rain", "thunder", "wind", "fire crackling", "water flowing", "water splashing", "ocean waves",
                "bubbling", "hissing", "rustling leaves", "waterfall", "outdoor nature ambience", "dripping"),
     "vehicle": ("car horn", "siren", "helicopter", "airplane", "engine running", "tire squeal", "engine revving",
-                "train", "traffic noise"),
+                "train", "traffic noise", "jet engine", "engine starting"),
     "impact": ("gunshot", "machine gun", "explosion", "sword clash", "whoosh", "thud", "metal clanging",
                "glass breaking", "artillery fire", "arrow", "wood impact", "crash", "fireworks", "firecracker",
                "whip crack", "slap"),
     "household": ("door", "toilet flush", "camera shutter", "telephone ringing", "alarm", "bell", "beep", "click",
                   "hammering", "sawing", "chopping wood", "machinery", "clock ticking", "coins", "keyboard typing",
-                  "chainsaw", "jackhammer", "typewriter"),
+                  "chainsaw", "jackhammer", "typewriter", "whistle"),
     "music": ("drum", "cymbal", "guitar", "music", "piano", "harpsichord", "trumpet", "cello", "xylophone", "flute"),
 }
 
@@ -179,6 +183,8 @@ LABEL_PHRASE: dict[str, str] = {
     "applause": "applause", "grunting": "someone grunting", "snoring": "someone snoring",
     "crowd chatter": "people chattering", "dripping": "water dripping", "chainsaw": "a chainsaw",
     "jackhammer": "a jackhammer", "typewriter": "a typewriter", "flute": "a flute",
+    "whistle": "a whistle being blown", "jet engine": "a jet engine", "engine starting": "an engine starting",
+    "duck quacking": "a duck quacking",
 }
 
 # Each label's class in the AudioSet ontology (display name as in AudioSet's class_labels_indices.csv, which
@@ -212,7 +218,8 @@ AUDIOSET_NAME: dict[str, str] = {
     "firecracker": "Firecracker", "whip crack": "Whip", "slap": "Slap, smack", "applause": "Applause",
     "grunting": "Grunt", "snoring": "Snoring", "crowd chatter": "Hubbub, speech noise, speech babble",
     "dripping": "Drip", "chainsaw": "Chainsaw", "jackhammer": "Jackhammer", "typewriter": "Typewriter",
-    "flute": "Flute",
+    "flute": "Flute", "whistle": "Whistle", "jet engine": "Jet engine", "engine starting": "Engine starting",
+    "duck quacking": "Quack",
 }
 
 assert len(set(SOUND_LABELS)) == len(SOUND_LABELS)

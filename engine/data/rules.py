@@ -42,7 +42,13 @@ class PackageSpec:
     rules: tuple[Rule, ...]
     archives: tuple[str, ...] = ()  # globs of zip archives (.pk3, .wz) inside the package to read members of
     note: str = ""
-    speaker: tuple[str, str] | None = None  # (voice, gender) of a package of recorded speech
+    # recorded speech: (regex on the path, voice, gender); the first that matches names the speaker of a file
+    speakers: tuple[tuple[str, str, str], ...] = ()
+
+    def speaker(self, path: str) -> tuple[str, str] | None:
+        """(voice, gender) of the file at `path`, if the package says who speaks in it."""
+        low = path.lower()
+        return next(((voice, gender) for pattern, voice, gender in self.speakers if re.search(pattern, low)), None)
 
 
 def _b(name: str) -> str:
@@ -61,6 +67,15 @@ _DRUM_RULES = (
     Rule(r"(?<![a-z])(crash|ride|hi-?hat|hhat|hat|splash|china|cymbal)", "cymbal", "{dir}:{m}"),
     Rule(r"(?<![a-z])(kick|bass-?drum|bd|snare|tom|floortom|conga|bongo|cajon|djembe)", "drum", "{dir}:{m}"),
 )
+
+
+
+def _asterisk(folder: str, voice: str, gender: str, who: str) -> PackageSpec:
+    """A package of asterisk's telephone prompts: one speaker, 8 kHz; words, not digits or silences."""
+    return PackageSpec(note=f"telephone prompts recorded by {who}, 8 kHz: real speech with a known gender",
+                       speakers=((rf"/{folder}/", voice, gender),),
+                       rules=(Rule(rf"sounds/{folder}/(?:[a-z-]+/)?[a-z][a-z0-9-]*\.wav$", "speech", "{stem}"),))
+
 
 _0AD = r"public\.zip!audio/"  # 0ad-data's sounds are members of public.zip
 _TORCS_ENGINES = (  # the per-car engine samples that torcs-data's cars/*.xml name
@@ -363,11 +378,11 @@ PACKAGES: dict[str, PackageSpec] = {
             Rule(_b(r"xylofon"), "xylophone"),
         ),
     ),
-    "asterisk-core-sounds-en-wav": PackageSpec(
-        note="telephone prompts recorded by one woman (Allison Smith), 8 kHz: real speech with a known gender",
-        speaker=("asterisk Allison", "female"),
-        rules=(Rule(r"sounds/en_us_f_allison/(?:[a-z-]+/)?[a-z][a-z0-9-]*\.wav$", "speech", "{stem}"),),
-    ),
+    "asterisk-core-sounds-en-wav": _asterisk("en_us_f_allison", "asterisk Allison", "female", "a woman (Allison Smith)"),
+    "asterisk-core-sounds-fr-wav": _asterisk("fr_ca_f_june", "asterisk June", "female", "a woman (June), in French"),
+    "asterisk-core-sounds-it-wav": _asterisk("it_it_m_carlo", "asterisk Carlo", "male", "a man (Carlo), in Italian"),
+    "asterisk-core-sounds-ru-wav": _asterisk("ru_ru_f_ivrvoiceru", "asterisk IvrvoiceRU", "female",
+                                             "a woman, in Russian"),
     "hydrogen-drumkits": PackageSpec(note="drum machine kits: drum and cymbal one-shots", rules=_DRUM_RULES),
     "hydrogen-data": PackageSpec(note="drum machine default kits", rules=_DRUM_RULES),
     "hydrogen-drumkits-effects": PackageSpec(
@@ -641,6 +656,157 @@ PACKAGES: dict[str, PackageSpec] = {
             Rule(r"weapons/thud\d*\.", "thud", "thud"),
         ),
     ),
+    # the 2026-12-03 survey: real recordings of vehicles, weather, crowds and voices
+    "flightgear-data-base": PackageSpec(
+        note="flight simulator: aircraft and helicopter engines, weather, cockpit foley; spoken callouts skipped",
+        rules=(
+            Rule(r"/sounds/(?:mk-viii|tcas)/", None),
+            Rule(_b(r"rain|rain-windshield"), "rain", "rain"),
+            Rule(_b(r"thunder"), "thunder", "thunder"),
+            Rule(_b(r"wind|wind-8khz"), "wind", "wind"),
+            Rule(_b(r"helicopter|rotor|rotor-2blade|rotor_stall|blade_vortex"), "helicopter"),
+            Rule(_b(r"jet|turbine_loop|turbojet_fan|turbine_start|turbine_shutdown"), "jet engine"),
+            Rule(_b(r"engine-start|engstart|starter_start|cranking|engine-crank|p51d_starter|p51d_startup"),
+                 "engine starting"),
+            Rule(_b(r"engine-prop|prop|p51d_rpm|r-1535slow|turboprop|engine-idle|engine"), "airplane"),
+            Rule(_b(r"gatling"), "machine gun"),
+            Rule(_b(r"crash"), "crash", "{dir2}:crash"),
+            Rule(_b(r"squeal|tires-screech-asphalt|tires-screech-gravel-oneshot"), "tire squeal"),
+            Rule(_b(r"door_close|door-closing|door-opening"), "door"),
+            Rule(_b(r"click|double-click|flaps-click"), "click", "{dir2}:click"),
+        ),
+    ),
+    "simutrans-pak64": PackageSpec(
+        note="transport simulation: vehicles, horses, gulls, machines; climate ambiences skipped",
+        rules=(
+            Rule(_b(r"bus|truck|diesel"), "engine running"),
+            Rule(_b(r"planelow|comet-jet"), "airplane"),
+            Rule(_b(r"steam"), "train"),
+            Rule(_b(r"crossing"), "bell"),
+            Rule(_b(r"explosion"), "explosion"),
+            Rule(_b(r"forest"), "outdoor nature ambience"),
+            Rule(_b(r"horse"), "horse"),
+            Rule(_b(r"jackhammer"), "jackhammer"),
+            Rule(_b(r"seagulls"), "bird call"),
+            Rule(_b(r"buzzsaw"), "sawing"),
+        ),
+    ),
+    "tuxfootball": PackageSpec(
+        note="football game: crowd cheering and the referee's whistle",
+        rules=(
+            Rule(_b(r"crowdcheer"), "crowd cheering"),
+            Rule(_b(r"refwhistle(?:end|long|short|twice)"), "whistle", "whistle"),
+        ),
+    ),
+    "flare-game": PackageSpec(
+        note="fantasy RPG: ambience loops, footsteps, doors; merchants' voice lines as speech with the actor's gender",
+        speakers=((r"/npcs/male_merchant", "flare male merchant", "male"),
+                  (r"/npcs/female_merchant", "flare female merchant", "female")),
+        rules=_SKIP_COMMON + (
+            Rule(r"/npcs/(?:male|female)_merchant", "speech", "{dir}:{stem}"),
+            Rule(_b(r"rain"), "rain"),
+            Rule(_b(r"river_loop"), "water flowing"),
+            Rule(_b(r"bird_twitter_loop"), "bird song"),
+            Rule(_b(r"forest_owl_loop|raven_loop"), "bird call"),
+            Rule(_b(r"open_fire|open_fire_loop"), "fire crackling", "fire"),
+            Rule(_b(r"wind_loop|cave_wind_loop"), "wind"),
+            Rule(_b(r"cave_droplets_loop"), "dripping"),
+            Rule(_b(r"anvil_loop"), "metal clanging"),
+            Rule(_b(r"door_open"), "door"),
+            Rule(_b(r"stairs"), "footsteps"),
+            Rule(r"/steps/step_([a-z]+)\d*\.ogg$", "footsteps", "steps:{m}"),
+            Rule(_b(r"inventory_coins"), "coins"),
+        ),
+    ),
+    "freedroidrpg-data": PackageSpec(
+        note="sci-fi RPG: foley (glass, camera, steps, swings); robot and Tux voices skipped",
+        rules=(
+            Rule(_b(r"glass_break"), "glass breaking"),
+            Rule(_b(r"cameratakespicture"), "camera shutter"),
+            Rule(_b(r"tux_footstep"), "footsteps"),
+            Rule(_b(r"swing_then_nohit"), "whoosh"),
+            Rule(_b(r"drop_sword_sound"), "metal clanging"),
+            Rule(_b(r"blast_sound"), "explosion"),
+        ),
+    ),
+    "kajongg": PackageSpec(
+        note="mahjongg: tile names and calls spoken by four English and four German voices, two of each gender",
+        speakers=tuple((rf"/voices/{lang}{voice}/", f"kajongg {lang or 'en/'}{voice}", voice.rstrip("12"))
+                       for lang in ("", "de/") for voice in ("female1", "female2", "male1", "male2")),
+        rules=(Rule(r"/voices/((?:de/)?(?:fe)?male\d)/[^/]+\.ogg$", "speech", "{m}"),),
+    ),
+    "searchandrescue-data": PackageSpec(
+        note="rescue flight simulator: helicopter and jet engines, thunder, splashes, doors, landings",
+        rules=(
+            Rule(r"/hh6[05]/engine_", "helicopter", "{dir}"),
+            Rule(r"/helicopter_engine_", "helicopter", "helicopter_engine"),
+            Rule(r"/jet_engine_", "jet engine", "jet_engine"),
+            Rule(_b(r"thunder_(?:faint|loud|moderate)"), "thunder", "thunder"),
+            Rule(_b(r"splash_(?:human|aircraft)"), "water splashing"),
+            Rule(_b(r"door_open|door_close"), "door", "door"),
+            Rule(_b(r"crash_(?:ground|obstruction)"), "crash"),
+            Rule(_b(r"thud_(?:light|medium|heavy)"), "thud", "thud"),
+            Rule(_b(r"land_wheel_skid|land_wheel_skid_inside|helicopter_wheel_screech"), "tire squeal", "skid"),
+        ),
+    ),
+    "micropolis-data": PackageSpec(
+        note="city simulation (SimCity): horns, sirens, traffic, ducks; UI and spoken words skipped",
+        rules=(
+            Rule(_b(r"siren|police"), "siren"),
+            Rule(_b(r"honkhonk-(?:hi|high|low|med)"), "car horn", "honkhonk"),
+            Rule(_b(r"heavytraffic"), "traffic noise"),
+            Rule(_b(r"explosion-(?:hi|high|low)"), "explosion", "explosion"),
+            Rule(_b(r"quack|quackquack"), "duck quacking", "quack"),
+            Rule(_b(r"cuckoo"), "bird call"),
+            Rule(_b(r"rail"), "train"),
+            Rule(_b(r"skid"), "tire squeal"),
+            Rule(_b(r"stadium"), "crowd cheering"),
+        ),
+    ),
+    "etw-data": PackageSpec(
+        note="Eat The Whistle (football): stadium crowds, referee whistles, a dog",
+        rules=_SKIP_COMMON + (
+            Rule(r"/(?:crowd/crowd\d+|snd/crowd)\.wav$", "crowd cheering", "crowd"),
+            Rule(_b(r"fischiocorto|fischiolungo"), "whistle", "whistle"),
+            Rule(r"/snd/dog\.wav$", "dog barking"),
+            Rule(r"/snd/crash\.wav$", "crash"),
+        ),
+    ),
+    "freedink-data": PackageSpec(
+        note="Dink Smallwood RPG: birds, swords, screams, steps",
+        rules=(
+            Rule(_b(r"bird"), "bird call"),
+            Rule(_b(r"sword"), "sword clash"),
+            Rule(_b(r"swing"), "whoosh"),
+            Rule(_b(r"wscream"), "scream"),
+            Rule(_b(r"grunt"), "grunting", "grunt"),
+            Rule(_b(r"arrow|bow"), "arrow"),
+            Rule(_b(r"stairs"), "footsteps"),
+        ),
+    ),
+    "plee-the-bear-data": PackageSpec(
+        note="platformer: rain, snoring, a slap, splashes, a frog",
+        rules=(
+            Rule(r"/weather/rain\.ogg$", "rain"),
+            Rule(r"/plee/snore\.ogg$", "snoring"),
+            Rule(r"/plee/slap\.ogg$", "slap"),
+            Rule(r"/sound/splash\.ogg$", "water splashing"),
+            Rule(r"/frog/croak-(?:idle|jump)\.ogg$", "frog croaking", "croak"),
+        ),
+    ),
+    "netpanzer-data": PackageSpec(
+        note="tank battles: explosions, machine guns, screams, idling engines; unit voice lines skipped",
+        rules=(
+            Rule(_b(r"expl"), "explosion", "expl"),
+            Rule(_b(r"battle_mg"), "machine gun"),
+            Rule(_b(r"scream|scream_ohgod"), "scream"),
+            Rule(_b(r"tankidle|hevidle"), "engine running"),
+        ),
+    ),
+    "gnome-audio": PackageSpec(
+        note="old GNOME desktop sounds: one telephone",
+        rules=(Rule(_b(r"phone"), "telephone ringing"),),
+    ),
 }
 
 # Packages looked at and left out, with the reason (reported in the manifest).
@@ -659,6 +825,16 @@ EXCLUDED_PACKAGES: dict[str, str] = {
     "neverball-data": "no audio (the sounds ship in neverball-common)",
     "teeworlds-data": "all sounds are WavPack (.wv), which the reader does not decode",
     "kobodeluxe-data": "no recordings: sounds are Audiality synthesis scripts (.agw)",
+    "btanks-data": "kept for evaluation (engine/eval/sets.py EVENT_PACKAGES)",
+    "bzflag-data": "synthetic game tones but for two explosions",
+    "neverball-common": "synthetic game tones and a spoken countdown",
+    "boswars-data": "unit voice lines and a spoken tutorial, few effects",
+    "klettres-data": "spoken letters and syllables in 25 languages, speakers' gender unknown",
+    "lmms-common": "synthesizer and drum samples (the drum kits of hydrogen cover them)",
+    "asterisk-core-sounds-es-wav": "the same woman (Allison) as asterisk-core-sounds-en-wav, in Spanish",
+    "workrave-data": "reminder chimes",
+    "atanks-data": "files are numbered (00.wav ...), names give no label",
+    "crrcsim-data": "model aircraft motor loops and spoken contest prompts",
 }
 
 # Local folders (--source-dir) use keyword rules on the file name.

@@ -176,6 +176,7 @@ def _train_perception(cfg, run, clips, views, cache, whisper_id) -> dict:
     val_views = [v for v in views if v.clip["split"] == "validation"]
     counts = Counter(label for v in train_views for label in v.sound_labels)
     keys = [(v.clip["kind"], min(v.sound_labels, key=counts.__getitem__, default="")) for v in train_views]
+    trained_voices = {v.clip["labels"]["voice"] for v in train_views if "voice" in v.clip["labels"]}
 
     def losses(batch: list[augment.View]) -> dict[str, torch.Tensor]:
         per_view = [head_targets(v, dims) for v in batch]
@@ -185,16 +186,19 @@ def _train_perception(cfg, run, clips, views, cache, whisper_id) -> dict:
 
     record = optimise(Stage("stage 0 (perception)", list(model.parameters()),
                             balanced_batches(train_views, keys, cfg.batch_size * 4, cfg.seed),  # no LLM: larger batches
-                            losses, lambda: evaluate_perception(model, cache, val_views), weight_decay=0.01), cfg, run)
+                            losses, lambda: evaluate_perception(model, cache, val_views, trained_voices),
+                            weight_decay=0.01), cfg, run)
     info = PerceptionInfo(whisper_id, f"stage 0 ({cfg.steps} steps, {len(train_views)} training views)")
     save_perception(model, info, run.checkpoint(0))
     return record
 
 
 @torch.no_grad()
-def evaluate_perception(model: PerceptionModel, cache, views: list[augment.View]) -> dict:
+def evaluate_perception(model: PerceptionModel, cache, views: list[augment.View],
+                        trained_voices: set[str] = frozenset()) -> dict:
     """Validation per head and view: sound top-1 on single-label clips (all, the packages kept whole for
-    validation = sources never trained on, and the noisy views), sound mAP, and each voice head's accuracy."""
+    validation = sources never trained on, and the noisy views), sound mAP, and each voice head's accuracy (also on
+    the voices no training clip has, `_unseen_voices`, and on those alone that people recorded, `_recorded_unseen`)."""
     model.eval()
     parts = [head_probabilities(model, featurize.stack(cache, [v.key for v in views[start:start + 64]]))
              for start in range(0, len(views), 64)]
@@ -214,10 +218,16 @@ def evaluate_perception(model: PerceptionModel, cache, views: list[augment.View]
     background = truth.sum(axis=1) == 0
     if background.any():  # how often quiet noise alone would be reported as an event
         out["val_background_named"] = float((sound[background].max(axis=1) >= EngineConfig.event_threshold).mean())
+    unseen = np.array([v.clip["labels"].get("voice", "") not in trained_voices for v in views])
+    recorded = np.array([v.clip["kind"] == "event" for v in views])  # speech events: voices people recorded
     for name in scores:
         if name != "sound" and (targets[name] >= 0).any():
             known = targets[name] >= 0
-            out[f"val_{name}"] = float((scores[name][known].argmax(axis=1) == targets[name][known]).mean())
+            right = scores[name].argmax(axis=1) == targets[name]
+            out[f"val_{name}"] = float(right[known].mean())
+            for subset, keep in (("unseen_voices", known & unseen), ("recorded_unseen", known & unseen & recorded)):
+                if name in VOICE_HEADS and keep.any():
+                    out[f"val_{name}_{subset}"] = float(right[keep].mean())
     return out
 
 
