@@ -218,8 +218,8 @@ def evaluate_perception(model: PerceptionModel, cache, views: list[augment.View]
     background = truth.sum(axis=1) == 0
     if background.any():  # how often quiet noise alone would be reported as an event
         out["val_background_named"] = float((sound[background].max(axis=1) >= EngineConfig.event_threshold).mean())
-    # a mixture names no voice: its speech is an espeak-ng clip of a trained voice
-    unseen = np.array([v.clip["labels"].get("voice", "") not in {"", *trained_voices} for v in views])
+    seen = {"", *trained_voices}  # "": a mixture names no voice, and its speech is an espeak-ng clip of a trained one
+    unseen = np.array([v.clip["labels"].get("voice", "") not in seen for v in views])
     recorded = np.array([v.clip["kind"] == "event" for v in views])  # speech events: voices people recorded
     for name in scores:
         if name != "sound" and (targets[name] >= 0).any():
