@@ -20,7 +20,7 @@ import torch
 from . import audio as audio_io
 from . import focus, native
 from .asr import LOUDNESS_FRAME, Transcript, WhisperASR, frame_rms
-from .audio import AudioSource, Window
+from .audio import WINDOW_SECONDS, AudioSource, Window
 from .config import MODES, EngineConfig, SamplingOptions
 from .errors import Deadline, InputError
 from .features import WhisperLayerFeatures
@@ -225,9 +225,11 @@ class Engine:
         n_audio = len(windows) * context.window_tokens.shape[1]
         room = self.config.n_ctx - n_audio - sampling.max_tokens - PROMPT_OVERHEAD
         kept = focus.nearest_segments(segments, times or [(w.start + w.end) / 2 for w in windows], 3 * room)
-        timed = Transcript(heard.text, heard.language, tuple(kept)).timed_text()
-        if len(kept) < len(segments):
-            timed += f"\n(the {len(kept)} of {len(segments)} speech segments nearest the question)"
+        timed = ""
+        if context.duration > WINDOW_SECONDS:
+            timed = Transcript(heard.text, heard.language, tuple(kept)).timed_text()
+            if len(kept) < len(segments):
+                timed += f"\n(the {len(kept)} of {len(segments)} speech segments nearest the question)"
         description = describe_audio(mode, heard.text, timed, [(e.label, e.start, e.end) for e in context.events],
                                      [(w.start, w.end) for w in windows],
                                      context.voice.describe() if context.voice and heard.text else "",

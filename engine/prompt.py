@@ -13,6 +13,9 @@ from .config import Mode
 from .llm import LLM, Embeddings, Prompt
 
 PROMPT_FORMAT = "ltu-as-chat/2"  # adapters record it: a change here invalidates trained weights
+# a change that keeps trained weights valid but changes answers (the eval's answer cache keys on it): 2 = a clip of
+# one window gets its transcript quoted, as in training, even when Whisper cut it into segments
+PROMPT_REVISION = 2
 SYSTEM = ("You listen to an audio recording and answer questions about its sounds and its speech. "
           "Answer briefly and only from what was heard.")
 
@@ -21,7 +24,9 @@ def describe_audio(mode: Mode, transcript_text: str, timed_transcript: str, even
                    windows: Sequence[tuple[float, float]], voice: str = "", instrument: str = "") -> str:
     """The text that tells the LLM what was heard; `events` are (label, start, end) from the perception model,
     `windows` the (start, end) of each block of acoustic tokens in `soft` mode, `voice` and `instrument` the
-    perception model's words for the voice and the music ("" when it hears none)."""
+    perception model's words for the voice and the music ("" when it hears none). `timed_transcript` is for audio
+    longer than one window ("" otherwise): training writes the quoted text of one window, so a short clip that
+    Whisper cut into segments is quoted too (written with times, a trained LoRA answered "No one speaks")."""
     lines = []
     if mode.acoustic_tokens and len(windows) > 1:
         spans = ", ".join(f"{a:.0f}-{b:.0f} s" for a, b in windows)
@@ -35,7 +40,7 @@ def describe_audio(mode: Mode, transcript_text: str, timed_transcript: str, even
             lines.append(f"Music: {instrument}.")
     if not transcript_text:
         lines.append("Speech: none.")
-    elif len(windows) > 1 or timed_transcript.count("\n") > 0:
+    elif timed_transcript:
         lines.append(f"Speech:\n{timed_transcript}")
     else:
         lines.append(f'Speech: "{transcript_text}"')

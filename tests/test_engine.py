@@ -208,8 +208,12 @@ def test_events_are_spans_of_windows_above_the_threshold_and_reach_soft_and_tags
     assert len(tagged_events(tags, spans, ("dog", "rain", "siren"), 0.25, max_events=1)) == 1
     heard = [(e.label, e.start, e.end) for e in events]
     for mode in ("soft", "tags"):
-        assert "Sounds: siren (10-24 s), dog (0-20 s)." in describe_audio(MODES[mode], "hi", "hi", heard, [(0.0, 10.0)])
-    assert "Sounds" not in describe_audio(MODES["cascade"], "hi", "hi", heard, [])
+        assert "Sounds: siren (10-24 s), dog (0-20 s)." in describe_audio(MODES[mode], "hi", "", heard, [(0.0, 10.0)])
+    assert "Sounds" not in describe_audio(MODES["cascade"], "hi", "", heard, [])
+    # one window: the quoted text, as training writes it; longer audio: the timed segments the pipeline passes
+    assert describe_audio(MODES["tags"], "a. b.", "", [], []).endswith('Speech: "a. b."')
+    timed = "[0.0-1.0 s] a.\n[12.0-13.0 s] b."
+    assert describe_audio(MODES["tags"], "a. b.", timed, [], []).endswith(f"Speech:\n{timed}")
 
 
 def test_modes_are_one_table_the_faces_read():

@@ -112,3 +112,19 @@ def test_generates_open_aig_records_with_the_default_model(tmp_path: Path):
 
     again, records_again = run()  # greedy decoding: the same records, replacing rather than adding
     assert records_again == records and again["accepted"] == summary["accepted"]
+
+
+def test_every_clip_says_whether_it_holds_words_and_other_sounds():
+    """"What is said?" of a clip without speech is answered "no one speaks", and "what else?" of speech alone
+    "only the voice", so the model learns to answer the question asked rather than describe the clip."""
+    from engine.data.questions import NO_SPEECH, ONLY_THE_VOICE, PHRASINGS
+
+    def answers(clip: dict) -> dict[str, str]:
+        return {r["task"]: r["output"] for r in qa_for_clip(clip, random.Random(0))}
+
+    assert answers(DOG)["asr_none"] == answers(PIANO)["asr_none"] == NO_SPEECH
+    assert answers(SPEECH)["asr"] == SPEECH["labels"]["text"] and answers(SPEECH)["background_none"] == ONLY_THE_VOICE
+    assert "asr_none" not in answers(MIX) and "background_none" not in answers(MIX)
+    recorded_speech = dict(DOG, labels={"label": "speech", "sound_labels": ["speech"]})
+    assert "asr_none" not in answers(recorded_speech)  # words no one transcribed are not "no speech"
+    assert PHRASINGS["asr_none"] == PHRASINGS["asr"] and len(set(PHRASINGS["asr"])) >= 60

@@ -162,12 +162,13 @@ def test_a_prompt_drawn_without_the_words_or_the_tokens_is_that_modes_prompt(nat
     import random
 
     from engine.config import MODES
+    from engine.perception import Heard, Voice
     from engine.tltr import Event
     from engine.train.examples import Example, Tokenizer, draw_modes
 
     llm = LLM(resolve_llm(None), n_ctx=512)
     example = Example("a", "What is said?", "the ferry leaves at noon", "the ferry leaves at noon", "asr", 3.0)
-    heard = [Event("dog barking", 0.9, 0.0, 3.0)]
+    heard = Heard({}, [Event("dog barking", 0.9, 0.0, 3.0)], Voice("female", "fast", "high", 0.9, 0), None)
     soft = Tokenizer(llm, 48, MODES["soft"])
     modes = draw_modes(MODES["soft"], 0.3, 0.2, 4000, random.Random(0))
     no_words, no_tokens = ([m for m in modes if not getattr(m, part)] for part in ("heard_words", "acoustic_tokens"))
@@ -176,6 +177,7 @@ def test_a_prompt_drawn_without_the_words_or_the_tokens_is_that_modes_prompt(nat
     with_words, without = (b"".join(map(llm.token_piece, soft.prompt(example, heard, mode))).decode()
                            for mode in (MODES["soft"], no_words[0]))
     assert "dog barking" in with_words and "dog barking" not in without and "ferry leaves" in without
+    assert "Voice: female, fast rate, high pitch." in with_words  # the voice line the engine writes, as in training
     assert soft.prompt(example, heard, no_words[0]) == Tokenizer(llm, 48, MODES["tokens"]).prompt(example, heard)
     assert soft.prompt(example, heard, no_tokens[0]) == Tokenizer(llm, 48, MODES["tags"]).prompt(example, heard)
     assert all(m.acoustic_tokens for m in draw_modes(MODES["tokens"], 0.3, 0.0, 100, random.Random(0)))
@@ -270,6 +272,14 @@ def test_balanced_batches_even_out_classes_within_each_task():
     assert abs(drawn[("a", "x")] / total - 0.25) < 0.02 and abs(drawn[("a", "y")] / total - 0.25) < 0.02
     assert abs(drawn[("b", "z")] / total - 0.5) < 0.02  # the task keeps its natural share
 
+    # a task given a share gets it, and the others split the rest in their natural proportions (a 1/9, c 8/9)
+    keys += [("c", "w")] * 800
+    stream = balanced_batches(list(range(1000)), keys, 100, seed=0, group_shares={"b": 0.2})
+    drawn = Counter(keys[i][0] for _ in range(200) for i in next(stream))
+    total = sum(drawn.values())
+    assert abs(drawn["b"] / total - 0.2) < 0.02
+    assert abs(drawn["a"] / total - 0.8 / 9) < 0.02 and abs(drawn["c"] / total - 0.8 * 8 / 9) < 0.02
+
 
 def test_the_training_cli_refuses_a_bad_option_in_one_line(capsys):
     """A bad share or a dropout the objective cannot use exits 2 with one error line, before any model loads."""
@@ -281,3 +291,6 @@ def test_the_training_cli_refuses_a_bad_option_in_one_line(capsys):
             main(argv)
         errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
         assert exit_.value.code == 2 and len(errors) == 1 and "dropout" in errors[0]
+    with pytest.raises(SystemExit) as exit_:
+        main(["--stage", "3", "--asr-share", "1.5"])
+    assert exit_.value.code == 2 and "asr_share must be a share" in capsys.readouterr().err

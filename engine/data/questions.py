@@ -13,6 +13,50 @@ from typing import Any
 
 from .labels import CATEGORY_PHRASE, LABEL_CATEGORY, LABEL_PHRASE
 
+# "What is said?" in many words: with 14 fixed phrasings the model learned those and answered others with a
+# caption ("What is said?" -> "Weary, male; no squeaking"). Who speaks x how the question is put, plus a few free
+# ones; engine.eval.tasks.ASKED_FOR_WORDS stays out (tests/test_eval.py), so the eval still asks untrained words.
+_SPEAKERS = ("the speaker", "the person", "the voice", "the narrator", "the announcer", "the man or woman",
+             "the person in the recording")
+_ASKING_FOR_WORDS = ("What does {} say?", "What did {} say?", "What is {} saying?", "Tell me what {} says.",
+                     "Quote what {} said.", "Write down exactly what {} says.", "Which words does {} use?")
+SPOKEN_WORDS_QUESTIONS: tuple[str, ...] = (
+    "Can you identify the spoken text?",
+    "Transcribe the speech.",
+    "Write down what is said.",
+    "What words are spoken?",
+    "Repeat exactly what the person said.",
+    "What did you hear them say?",
+    "Quote the speech.",
+    "Tell me the words in the recording.",
+    "What is being said in this clip?",
+    "Give a transcript of the audio.",
+    "Which sentence is spoken?",
+    "What does the voice say? Answer with the words only.",
+    "Could you write out the speech for me?",
+    "What's being said?",
+    "What was said in the recording?",
+    "Transcribe this, please.",
+    "What is the spoken message?",
+    "Type out the words you hear.",
+    "What is spoken here?",
+    "Any words? Quote them.",
+    "What does it say?",
+    *(form.format(who) for form in _ASKING_FOR_WORDS for who in _SPEAKERS),
+)
+BACKGROUND_QUESTIONS = (
+    "What can be heard besides the speech?",
+    "What sound is in the background?",
+    "Apart from the voice, what sound event occurs?",
+    "Besides the talking, what else do you hear?",
+    "What noise is there behind the voice?",
+    "Which sound can be heard under the speech?",
+    "What can you hear besides the speech?",
+    "Is there any other sound apart from the voice?",
+)
+NO_SPEECH = "No one speaks in this recording."
+ONLY_THE_VOICE = "Nothing else: only the voice."
+
 PHRASINGS: dict[str, tuple[str, ...]] = {
     "cla_label": (
         "What sound is this?",
@@ -46,22 +90,8 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
         "Male or female voice?",
         "Does a man or a woman speak here?",
     ),
-    "asr": (
-        "Can you identify the spoken text?",
-        "What does the speaker say?",
-        "Transcribe the speech.",
-        "Write down what is said.",
-        "What words are spoken?",
-        "Repeat exactly what the person said.",
-        "What did you hear them say?",
-        "Quote the speech.",
-        "Tell me the words in the recording.",
-        "What is being said in this clip?",
-        "Give a transcript of the audio.",
-        "Which sentence is spoken?",
-        "What does the voice say? Answer with the words only.",
-        "Could you write out the speech for me?",
-    ),
+    "asr": SPOKEN_WORDS_QUESTIONS,
+    "asr_none": SPOKEN_WORDS_QUESTIONS,
     "speech_rate": (
         "How fast is the speaker talking? Answer slow, normal or fast.",
         "Is the speaking rate slow, normal or fast?",
@@ -81,14 +111,8 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
         "What accent does the speaker have?",
         "Which English accent is this?",
     ),
-    "background_event": (
-        "What can be heard besides the speech?",
-        "What sound is in the background?",
-        "Apart from the voice, what sound event occurs?",
-        "Besides the talking, what else do you hear?",
-        "What noise is there behind the voice?",
-        "Which sound can be heard under the speech?",
-    ),
+    "background_event": BACKGROUND_QUESTIONS,
+    "background_none": BACKGROUND_QUESTIONS,
     "event_time": (
         "When does the background sound occur? Answer with start and end time.",
         "At what time does the sound event happen?",
@@ -183,6 +207,8 @@ def qa_for_clip(clip: dict[str, Any], rng: random.Random) -> list[dict[str, Any]
             ("open_caption", f"The sound of {phrase}, lasting about {duration}."),
             ("open_source", f"It is {CATEGORY_PHRASE[category]}: the sound of {phrase}."),
         ]
+        if category != "human":  # human sounds may hold words no one transcribed (recorded speech, chatter)
+            pairs.append(("asr_none", NO_SPEECH))
     elif kind == "speech":
         pairs += [
             ("speech_presence", "Yes"),
@@ -193,6 +219,8 @@ def qa_for_clip(clip: dict[str, Any], rng: random.Random) -> list[dict[str, Any]
             ("language", lab["language"]),
             ("open_voice", f"{_voice_phrase(lab)}."),
             ("open_caption", f"{_voice_phrase(lab)}, saying: \"{lab['text']}\""),
+            ("background_none", ONLY_THE_VOICE),
+            ("open_scene", f"A {lab['gender']} speaker says \"{lab['text']}\", and nothing else can be heard."),
         ]
         if lab.get("accent") and lab["language"] == "English":
             pairs.append(("accent", f"{lab['accent']} English"))
@@ -203,6 +231,7 @@ def qa_for_clip(clip: dict[str, Any], rng: random.Random) -> list[dict[str, Any]
             ("instrument", label_answer(lab["instrument"])),
             ("music_key", f"{lab['key']} {lab['mode']}"),
             ("tempo", label_answer(lab["tempo"])),
+            ("asr_none", NO_SPEECH),
             ("duration", duration),
             ("open_caption", f"A {lab['instrument']} plays {PATTERN_PHRASE[lab['pattern']]} in {lab['key']} "
                              f"{lab['mode']} at about {lab['tempo_bpm']} beats per minute."),

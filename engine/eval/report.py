@@ -210,7 +210,7 @@ def markdown(results: Results, command: str, code: str, plots: list[str], reliab
         f"sha256 {ident['adapter_sha256'] or '-'}); LoRA `{m.get('lora')}`; perception `{m.get('perception')}` "
         f"(training: {m.get('perception_training')}, sha256 {ident.get('perception_sha256') or '-'}); "
         f"device {m.get('device')}; "
-        f"prompt format `{m.get('prompt_format')}`.",
+        f"prompt format `{m.get('prompt_format')}` revision {ident.get('prompt_revision')}.",
         f"- Sampling: {_sampling_origin(sp)}: temperature {sp['temperature']}, top-p {sp['top_p']}, "
         f"top-k {sp['top_k']}, repetition penalty {sp['repeat_penalty']} over the last {sp['repeat_last_n']} tokens "
         f"of {'the prompt and ' if sp.get('penalize_prompt') else ''}the answer, at most {sp['max_tokens']} tokens, "

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from ..bench import peak_rss_mb, reset_peak_rss
 from ..config import MODES, EngineConfig
 from ..data.labels import SOUND_LABELS
-from ..prompt import PROMPT_FORMAT
+from ..prompt import PROMPT_FORMAT, PROMPT_REVISION
 from ..weights import cache_dir, file_sha256, resolve
 from .match import EMBEDDER, Embedder
 from .sets import EvalClip, EvalSet, all_sets, file_sha1
@@ -55,7 +55,7 @@ def model_identity(config: EngineConfig) -> dict:
         "lora": lora.name if lora else "none", "lora_sha256": file_sha256(lora)[:16] if lora else "",
         "perception": perception.name if perception else "none",
         "perception_sha256": file_sha256(perception)[:16] if perception else "",
-        "prompt_format": PROMPT_FORMAT,
+        "prompt_format": PROMPT_FORMAT, "prompt_revision": PROMPT_REVISION,
         "analysis": {k: getattr(config, k) for k in ("max_windows", "max_events", "event_threshold", "language")},
         "sampling": dataclasses.asdict(config.sampling),
     }

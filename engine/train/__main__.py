@@ -21,6 +21,8 @@ def main(argv=None) -> int:
     parser.add_argument("--tokens-dropout", type=float, default=None,
                         help="objective answer: share of training prompts without the acoustic tokens, as mode tags "
                              f"(default {TrainConfig.tokens_dropout})")
+    parser.add_argument("--asr-share", type=float, default=None,
+                        help="stage 3: share of each batch asked what is said (default: its natural share)")
     parser.add_argument("--start-from", type=Path, default=None,
                         help="stages 2-3: start from this adapter (its .lora.gguf beside it), e.g. the shipped one in "
                              "weights/, instead of the previous stage's checkpoint in the cache")

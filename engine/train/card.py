@@ -26,7 +26,7 @@ def write_card(path: Path, stem: str, logs: dict, manifest: dict, info: dict) ->
              + (f", `{stem}.lora.gguf` (LoRA r {info['lora_r']}, alpha {info['lora_alpha']}, q/v)"
                 if info.get("lora") else ""),
              "- Sampling: class-balanced within each task (every sound class as often as the commonest; "
-             "tasks keep their natural share)",
+             "tasks keep their natural share unless the command gives `--asr-share`)",
              f"- Prompt: 25 acoustic tokens, then the chat: {heard}",
              f"- Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "", "## Data", ""]
     clips, records = manifest.get("clips", {}), manifest.get("records", {})

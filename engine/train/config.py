@@ -39,6 +39,9 @@ class TrainConfig:
     # stages 2-3: start from these weights (an adapter safetensors, its LoRA GGUF beside it, e.g. the shipped ones in
     # weights/) instead of the previous stage's checkpoint in the cache: a fresh machine continues from what git holds
     start_from: Path | None = None
+    # stage 3: the share of each batch asked "what is said?" (0: its natural share, ~5 %; the other tasks split the
+    # rest). 0.2 in a continued stage 3 made `soft` quote more and broke `tags` (docs/experiments): off by default
+    asr_share: float = 0.0
     steps: int | None = None  # default: STAGES[stage]
     lr: float | None = None
     batch_size: int = 8
@@ -60,6 +63,8 @@ class TrainConfig:
         if not (0 <= self.words_dropout <= 1 and 0 <= self.tokens_dropout <= 1
                 and self.words_dropout + self.tokens_dropout <= 1):
             raise ValueError("words_dropout and tokens_dropout must be shares in [0, 1] that sum to at most 1")
+        if not 0 <= self.asr_share < 1:
+            raise ValueError("asr_share must be a share in [0, 1)")
         if self.objective == "invariance" and self.tokens_dropout:
             raise ValueError("tokens_dropout is for objective answer: the invariance student hears only the tokens")
         if self.start_from is not None and self.stage < 2:
@@ -73,6 +78,7 @@ class TrainConfig:
         """The command line of this stage, as the model card states it."""
         words = f" --words-dropout {self.words_dropout:g}" if self.objective == "answer" and self.words_dropout else ""
         words += f" --tokens-dropout {self.tokens_dropout:g}" if self.tokens_dropout else ""
+        words += f" --asr-share {self.asr_share:g}" if self.asr_share and self.stage == 3 else ""
         steps = f" --steps {self.steps}" if self.steps != STAGES[self.stage][2] else ""
         start = f" --start-from {self.start_from}" if self.start_from else ""
         return f"python -m engine.train --stage {self.stage} --objective {self.objective}{words}{steps}{start}"

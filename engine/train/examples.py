@@ -1,5 +1,6 @@
 """Training examples: the data builder's records -> token sequences laid out exactly as the engine prompts at
-inference: [25 acoustic vectors] + chat tokens (with the events the perception model names) + answer tokens."""
+inference: [25 acoustic vectors] + chat tokens (with what the perception model names: events, voice, instrument)
++ answer tokens."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from ..data.build import write_json
 from ..eval.text import SAID_RECALL, key_word_recall, words
 from ..llm import LLM, GenerationStats
 from ..prompt import build_prompt, chat_messages, describe_audio
-from ..tltr import Event
+from ..perception import Heard
 
 IGNORE = -100  # no loss on acoustic and prompt positions
 # what the student is given, per objective: the template answers are learned with the heads' words in the prompt
@@ -72,11 +73,13 @@ class Tokenizer:
         self.mode = mode
         self.end = llm.end_of_turn
 
-    def prompt(self, example: Example, events: list[Event], mode: Mode | None = None) -> list[int]:
-        """The chat tokens as `mode` asks (default: the tokenizer's; see `draw_modes`)."""
+    def prompt(self, example: Example, heard: Heard, mode: Mode | None = None) -> list[int]:
+        """The chat tokens as `mode` asks (default: the tokenizer's; see `draw_modes`), with what the perception
+        model heard as the engine writes it: the events, the voice where there is speech, the instrument."""
         mode = mode or self.mode
-        description = describe_audio(mode, example.transcript, "", [(e.label, e.start, e.end) for e in events],
-                                     [(0.0, example.duration)])
+        voice = heard.voice.describe() if heard.voice and example.transcript else ""
+        description = describe_audio(mode, example.transcript, "", [(e.label, e.start, e.end) for e in heard.events],
+                                     [(0.0, example.duration)], voice, heard.instrument or "")
         return self.llm.render_chat(chat_messages(example.question, [], description))
 
     def answer(self, text: str) -> list[int]:
@@ -98,13 +101,13 @@ def draw_modes(base: Mode, words_dropout: float, tokens_dropout: float, n: int, 
     return [one() for _ in range(n)]
 
 
-def collate(tokenizer: Tokenizer, batch: list[Example], events: list[list[Event]],
+def collate(tokenizer: Tokenizer, batch: list[Example], heard: list[Heard],
             modes: list[Mode] | None = None) -> tuple[list[list[int]], list[list[int]]]:
-    """`events`: what the perception model heard in each example; `modes`: how each prompt is asked (default: the
+    """`heard`: what the perception model heard in each example; `modes`: how each prompt is asked (default: the
     tokenizer's mode). -> per example: token ids (prompt + answer) and their targets (IGNORE on the prompt)."""
     ids, targets = [], []
-    for example, heard, mode in zip(batch, events, modes or [tokenizer.mode] * len(batch)):
-        prompt, answer = tokenizer.prompt(example, heard, mode), tokenizer.answer(example.answer)
+    for example, reading, mode in zip(batch, heard, modes or [tokenizer.mode] * len(batch)):
+        prompt, answer = tokenizer.prompt(example, reading, mode), tokenizer.answer(example.answer)
         ids.append(prompt + answer)
         targets.append([IGNORE] * len(prompt) + answer)
     return ids, targets
@@ -120,15 +123,20 @@ def left_pad(rows: list[torch.Tensor], value: float) -> torch.Tensor:
     return out
 
 
-def balanced_batches(items: list, keys: list[tuple], batch_size: int, seed: int):
+def balanced_batches(items: list, keys: list[tuple], batch_size: int, seed: int,
+                     group_shares: dict[str, float] | None = None):
     """Endless batches drawn with replacement: within a group (a key's first part, e.g. the task) every key
-    (e.g. the clip's sound class) is equally likely, and each group keeps its natural share. The sound data
-    is imbalanced (over 100 clips of groaning, under 10 of most classes): natural sampling taught the
-    tagger and the LLM to answer the commonest classes."""
+    (e.g. the clip's sound class) is equally likely; a group named in `group_shares` gets that share of each batch,
+    the others split the rest in their natural proportions. The sound data is imbalanced (over 100 clips of
+    groaning, under 10 of most classes): natural sampling taught the tagger and the LLM to answer the commonest
+    classes."""
     counts = Counter(keys)
     group_size = Counter(key[0] for key in keys)
     group_keys = Counter(key[0] for key in counts)
-    weights = [group_size[key[0]] / (group_keys[key[0]] * counts[key]) for key in keys]
+    shares = {g: s for g, s in (group_shares or {}).items() if g in group_size}
+    rest = sum(n for g, n in group_size.items() if g not in shares)
+    share = {g: shares.get(g, (1 - sum(shares.values())) * n / max(rest, 1)) for g, n in group_size.items()}
+    weights = [share[key[0]] / (group_keys[key[0]] * counts[key]) for key in keys]
     rng = random.Random(seed)
     while True:
         yield rng.choices(items, weights, k=batch_size)
@@ -173,7 +181,7 @@ def invariance_targets(train_set: list[Example], teacher: LLM, descriptions: dic
             if len(cached) % 200 == 0:  # an interrupted run keeps what the teacher said so far
                 write_json(path, {"sampling": asdict(greedy), "answers": cached}, indent=None)
         answer, ended = cached[key]["answer"], cached[key]["ended"]
-        closed = example.task in CLASSIFICATION_TASKS or example.task == "asr"
+        closed = example.task in CLASSIFICATION_TASKS or example.task in ("asr", "asr_none", "background_none")
         why = ("unfinished" if not (answer and ended) else "wrong" if closed and not agrees(example.answer, answer)
                else "teacher")
         kept[why] += 1

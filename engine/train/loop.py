@@ -300,7 +300,8 @@ def _train_with_llm(cfg, run, clips, cache, whisper_id, llm_path, perception) ->
     transcripts = cache.transcripts
     train_set = examples(train_records, {}, durations, tasks)  # training: the known spoken text
     val_set = examples(val_records, transcripts, durations, tasks)[:: max(1, len(val_records) // 400)]
-    stream = balanced_batches(train_set, [(e.task, rarest[e.audio_id]) for e in train_set], cfg.batch_size, cfg.seed)
+    stream = balanced_batches(train_set, [(e.task, rarest[e.audio_id]) for e in train_set], cfg.batch_size, cfg.seed,
+                              {"asr": cfg.asr_share} if cfg.asr_share and cfg.stage == 3 else None)
     if cfg.objective == "invariance":
         # the batches are drawn up front, so the teacher answers only what the stage will see: its cost follows
         # the steps (~2,000 questions in stage 1), not the data (27,000)
@@ -343,14 +344,15 @@ def _train_with_llm(cfg, run, clips, cache, whisper_id, llm_path, perception) ->
 def _lm_forward(model, adapter, perception, embed, tokenizer, cache, batch, device, modes=None):
     """[pad] + 25 acoustic vectors + prompt + answer per example, left-padded; positions count from the first
     real vector, as llama.cpp numbers them at inference. Each example is asked as its mode says (`modes`, default
-    the tokenizer's): the acoustic vectors where it has them, and the events the perception model hears
-    (perception.read, as the engine's listen does) where it has the heard words. -> (answer logits, their targets)."""
+    the tokenizer's): the acoustic vectors where it has them, and the events, voice and instrument the perception
+    model hears (perception.read, as the engine's listen does) where it has the heard words.
+    -> (answer logits, their targets)."""
     modes = modes or [tokenizer.mode] * len(batch)
     features = featurize.stack(cache, [e.audio_id for e in batch]).to(device)
     audio_tokens = adapter(features)
     probabilities = head_probabilities(perception, features)  # the whole batch in one pass, then each clip
     heard = [read(perception.dims, {h: p[i:i + 1] for h, p in probabilities.items()}, [(0.0, e.duration)],
-                  EngineConfig.event_threshold, EngineConfig.max_events).events for i, e in enumerate(batch)]
+                  EngineConfig.event_threshold, EngineConfig.max_events) for i, e in enumerate(batch)]
     ids, targets = collate(tokenizer, batch, heard, modes)
     audio = [a if m.acoustic_tokens else a[:0] for a, m in zip(audio_tokens, modes)]
     inputs = left_pad([torch.cat([a, embed(torch.tensor(t, device=device))]) for a, t in zip(audio, ids)], 0.0)
