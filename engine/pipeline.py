@@ -232,7 +232,7 @@ class Engine:
                 timed += f"\n(the {len(kept)} of {len(segments)} speech segments nearest the question)"
         description = describe_audio(mode, heard.text, timed, [(e.label, e.start, e.end) for e in context.events],
                                      [(w.start, w.end) for w in windows],
-                                     context.voice.describe() if context.voice and heard.text else "",
+                                     context.voice.describe() if context.voice else "",
                                      context.instrument or "")
         key = f"{context.id}:{','.join(str(w.index) for w in windows)}"  # other windows: other KV positions
         prompt, _ = build_prompt(self.llm, question, history, description, key if soft else None,

@@ -34,7 +34,7 @@ def describe_audio(mode: Mode, transcript_text: str, timed_transcript: str, even
     if mode.heard_words:
         heard = ", ".join(f"{label} ({a:.0f}-{b:.0f} s)" for label, a, b in events)
         lines.append(f"Sounds: {heard or 'none recognised'}.")
-        if voice:
+        if voice and transcript_text:  # a voice without words to go with it is not written
             lines.append(f"Voice: {voice}.")
         if instrument:
             lines.append(f"Music: {instrument}.")

@@ -214,6 +214,7 @@ def test_events_are_spans_of_windows_above_the_threshold_and_reach_soft_and_tags
     assert describe_audio(MODES["tags"], "a. b.", "", [], []).endswith('Speech: "a. b."')
     timed = "[0.0-1.0 s] a.\n[12.0-13.0 s] b."
     assert describe_audio(MODES["tags"], "a. b.", timed, [], []).endswith(f"Speech:\n{timed}")
+    assert "Voice:" not in describe_audio(MODES["tags"], "", "", [], [], voice="male, slow rate, low pitch")
 
 
 def test_modes_are_one_table_the_faces_read():

@@ -77,9 +77,9 @@ class Tokenizer:
         """The chat tokens as `mode` asks (default: the tokenizer's; see `draw_modes`), with what the perception
         model heard as the engine writes it: the events, the voice where there is speech, the instrument."""
         mode = mode or self.mode
-        voice = heard.voice.describe() if heard.voice and example.transcript else ""
         description = describe_audio(mode, example.transcript, "", [(e.label, e.start, e.end) for e in heard.events],
-                                     [(0.0, example.duration)], voice, heard.instrument or "")
+                                     [(0.0, example.duration)], heard.voice.describe() if heard.voice else "",
+                                     heard.instrument or "")
         return self.llm.render_chat(chat_messages(example.question, [], description))
 
     def answer(self, text: str) -> list[int]:
