@@ -195,7 +195,10 @@ def test_invariance_targets_are_the_frozen_llms_answers_to_the_description(tiny,
     from engine.train.examples import CLASSIFICATION_TASKS, agrees, load_records
     from engine.train.loop import train
 
-    train(replace(_config(tiny, 1, 12), objective="invariance"))
+    # at stage 1's 2e-4 the validation loss on the teacher's answers fell for 6-8 steps and rose back by step 12,
+    # past its start on one run of two (the teacher's words vary by run): 3.83 -> 3.33 -> 3.90; at 1e-4 it fell
+    # through all 12 steps on both runs' targets (3.83 -> 3.23, 3.79 -> 3.35)
+    train(replace(_config(tiny, 1, 12), objective="invariance", lr=1e-4))
     losses = [r["val_loss"] for r in _rows(tiny, 1) if "val_loss" in r]
     print(f"invariance stage 1 val_loss: {losses[0]:.3f} -> {losses[-1]:.3f}")
     assert losses[-1] < losses[0], losses
