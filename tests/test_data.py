@@ -206,6 +206,24 @@ def test_new_source_rules():
         ("searchandrescue-data", "usr/share/games/searchandrescue/sounds/hh65/engine_start.wav", "helicopter"),
         ("asterisk-core-sounds-it-wav", "usr/share/asterisk/sounds/it_IT_m_Carlo/vm-goodbye.wav", "speech"),
         ("asterisk-core-sounds-it-wav", "usr/share/asterisk/sounds/it_IT_m_Carlo/digits/7.wav", None),
+        # the 2026-12-03 second survey (Debian's Contents index): a recording per pictured thing, the spoken word
+        # for it skipped; game effects named for what they are
+        ("qabcs-data", "usr/share/qabcs/abcs/all/noises/rooster.ogg", "rooster crowing"),
+        ("qabcs-data", "usr/share/qabcs/abcs/all/noises/western_concert_flute.ogg", "flute"),
+        ("qabcs-data", "usr/share/qabcs/abcs/all/noises/eagle-owl.ogg", "bird call"),
+        ("qabcs-data", "usr/share/qabcs/abcs/en/sounds/words/rooster.ogg", None),
+        ("qabcs-data", "usr/share/qabcs/abcs/all/noises/dogmatix.ogg", None),
+        ("brainparty-data", "usr/share/games/brainparty/baa3.wav", "sheep bleating"),
+        ("madbomber-data", "usr/share/games/madbomber/sounds/splash7.wav", "water splashing"),
+        ("solarwolf", "usr/share/games/solarwolf/data/audio/whip.wav", "whip crack"),
+        ("triplea", "usr/share/games/triplea/assets/sounds/classical/phase_end_turn/phase_end_turn_01_coins.mp3", "coins"),
+        ("triplea", "usr/share/games/triplea/assets/sounds/ww2/battle_air/battle_air_02_air_close_flyby.mp3",
+         "airplane"),
+        ("triplea", "usr/share/games/triplea/assets/sounds/ww2/game_start/game_start_01_start_of_1812_overture.mp3",
+         None),
+        ("berusky2-data", "usr/share/games/berusky2/sound/stepsnow2.wav", "footsteps"),
+        ("berusky2-data", "usr/share/games/berusky2/sound/Racek2.wav", "bird call"),
+        ("berusky2-data", "usr/share/games/berusky2/music/Relax3.ogg", None),
     ]
     for package, path, label in cases:
         found = match(PACKAGES[package], path.lower())

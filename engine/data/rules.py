@@ -378,6 +378,96 @@ PACKAGES: dict[str, PackageSpec] = {
             Rule(_b(r"xylofon"), "xylophone"),
         ),
     ),
+    "qabcs-data": PackageSpec(
+        note="alphabet game for children: one real recording per pictured thing (animals, vehicles, instruments); "
+             "its spoken letters and words, and the things whose sound a name does not tell, skipped",
+        rules=tuple(Rule(rf"/all/noises/(?:{names})\.ogg$", label) for label, names in (
+            ("dog barking", "dog"), ("rooster crowing", "rooster"), ("clock ticking", "clock|watch"),
+            ("helicopter", "helicopter"), ("flute", "flute|western_concert_flute|quena|ney"),
+            ("cow mooing", "cow|calf"), ("pig oinking", "pig"), ("sheep bleating", "sheep"), ("horse", "horse|foal"),
+            ("frog croaking", "frog"), ("wolf howling", "wolf"), ("lion roaring", "lion|tiger"),
+            ("elephant", "elephant"), ("duck quacking", "duck"), ("bird song", "bird|sparrow"),
+            ("bird call", "crow|owl|eagle-owl|goose|quail|pheasant|guinea_fowl"),
+            ("crickets chirping", "grasshopper"), ("airplane", "airplane"), ("train", "train"),
+            ("fire crackling", "fire"), ("whistle", "whistle"), ("engine running", "tractor"),
+            ("machinery", "excavator"), ("drum", "drums|bass_drum|slit_drum|timpani"), ("cymbal", "cymbals"),
+            ("guitar", "guitar|electric_guitar"), ("piano", "piano|grand_piano"), ("trumpet", "trumpet"),
+            ("cello", "cello"), ("xylophone", "xylophone"))),
+    ),
+    "brainparty-data": PackageSpec(
+        note="puzzle game: sheep, breaking glass, explosions, gunshots, a click, a whoosh, a whack; jingles skipped",
+        rules=(
+            Rule(_b(r"baa"), "sheep bleating"),
+            Rule(_b(r"glass_break"), "glass breaking"),
+            Rule(_b(r"explosion|soft_boom"), "explosion", "{stem}"),
+            Rule(_b(r"gun"), "gunshot"),
+            Rule(_b(r"mouse_click"), "click"),
+            Rule(_b(r"swoosh_long"), "whoosh"),
+            Rule(_b(r"whack"), "slap"),
+        ),
+    ),
+    "madbomber-data": PackageSpec(
+        note="arcade game: splashes, explosions, a burning fuse",
+        rules=(
+            Rule(_b(r"splash"), "water splashing"),
+            Rule(_b(r"(?:big)?explosion"), "explosion", "{stem}"),
+            Rule(_b(r"fuse"), "hissing"),
+        ),
+    ),
+    "solarwolf": PackageSpec(
+        note="arcade game: a whip and an explosion; its blips and jingles skipped",
+        rules=(Rule(_b(r"whip"), "whip crack"), Rule(_b(r"explode"), "explosion")),
+    ),
+    "triplea": PackageSpec(
+        note="war strategy game: recordings named for what they hold (flybys, machine guns, hawks, horses, "
+             "coins); anthems, music, lasers and scenes of several sounds skipped",
+        rules=(
+            Rule(r"hawk_(?:scream|call)\.mp3$", "bird call"),
+            Rule(r"sword_fighting[a-z_]*\.mp3$", "sword clash", "sword_fighting"),
+            Rule(r"machine_gun_fire\.mp3$", "machine gun"),
+            Rule(r"musket_volley\.mp3$", "gunshot"),
+            Rule(r"(?:echoing_)?distant_explosions\.mp3$", "explosion", "distant_explosions"),
+            Rule(r"air_(?:close_)?flyby\.mp3$", "airplane"),
+            Rule(r"air_raid_alarm\.mp3$", "siren"),
+            Rule(r"sub_diving_alarm\.mp3$", "alarm"),
+            Rule(r"_coins\.mp3$", "coins"),
+            Rule(r"horses_galloping\.mp3$", "horse"),
+            Rule(r"type_?writer(?:_short)?\.mp3$", "typewriter", "typewriter"),
+            Rule(r"people_cheering_with_bells\.mp3$", "crowd cheering"),
+            Rule(r"sawing_wood\.mp3$", "sawing"),
+            Rule(r"door_bell\.mp3$", "bell"),
+            Rule(r"/door_open\.mp3$", "door"),
+            Rule(r"motor_engine_noise\.mp3$", "engine running"),
+            Rule(r"chat_slap_\d+\.mp3$", "slap", "chat_slap"),
+            Rule(r"industrial_noise\.mp3$", "machinery"),
+        ),
+    ),
+    "berusky2-data": PackageSpec(
+        note="puzzle game (Czech file names): frogs, gulls, birds, footsteps on many grounds, bubbles, doors, "
+             "thunder, wind",
+        rules=(
+            Rule(r"/music/", None),
+            Rule(_b(r"frog"), "frog croaking"),
+            Rule(_b(r"racek"), "bird call"),
+            Rule(_b(r"ptak"), "bird song"),
+            Rule(_b(r"steps(?:and|grass|now|steel|stone|wood)|wstep"), "footsteps", "{stem}"),
+            Rule(_b(r"bubliny|bubl"), "bubbling", "{stem}"),
+            Rule(_b(r"zvon"), "bell"),
+            Rule(_b(r"dvere(?:otevrit|zavrit)"), "door", "dvere"),
+            Rule(_b(r"hrom"), "thunder"),
+            Rule(_b(r"vitr\d*"), "wind", "vitr"),
+            Rule(_b(r"exploze"), "explosion"),
+            Rule(_b(r"les"), "outdoor nature ambience"),
+        ),
+    ),
+    "mazeofgalious-data": PackageSpec(
+        note="platform game: an owl, a bell, doors; its monsters' sounds skipped",
+        rules=(Rule(_b(r"owl"), "bird call"), Rule(_b(r"bell"), "bell"), Rule(_b(r"doors?"), "door", "door")),
+    ),
+    "trackballs-data": PackageSpec(
+        note="marble game: two laughs",
+        rules=(Rule(_b(r"crazylaugh|evillaugh"), "laughter", "{stem}"),),
+    ),
     "asterisk-core-sounds-en-wav": _asterisk("en_us_f_allison", "asterisk Allison", "female", "a woman (Allison Smith)"),
     "asterisk-core-sounds-fr-wav": _asterisk("fr_ca_f_june", "asterisk June", "female", "a woman (June), in French"),
     "asterisk-core-sounds-it-wav": _asterisk("it_it_m_carlo", "asterisk Carlo", "male", "a man (Carlo), in Italian"),
@@ -835,6 +925,9 @@ EXCLUDED_PACKAGES: dict[str, str] = {
     "workrave-data": "reminder chimes",
     "atanks-data": "files are numbered (00.wav ...), names give no label",
     "crrcsim-data": "model aircraft motor loops and spoken contest prompts",
+    "planetblupi-common": "files are numbered (sound000.wav ...), names give no label",
+    "bucklespring-data": "the key clicks of one keyboard, one per key (171 files of one source)",
+    "emacspeak": "synthetic auditory icons",
 }
 
 # Local folders (--source-dir) use keyword rules on the file name.
