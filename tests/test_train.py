@@ -130,6 +130,13 @@ def test_a_stage_continues_from_the_shipped_weights(tiny, native_ok, tmp_path):
     # shipped elsewhere, its card lists the stages of the weights it started from, then its own
     card = (ship(replace(cfg, out=tmp_path), [3]).parent / "README.md").read_text()
     assert [line.split("|")[1].strip() for line in card.splitlines() if line.startswith("| ")][1:] == ["1", "2", "3"]
+    # what ships is the stage asked for, not the latest checkpoint in the cache: with stage 3's there now, a stage 2
+    # shipped anew is stage 2 (it shipped the older stage 3 once), and its card stops at stage 2
+    again = ship(replace(_config(tiny, 2, 16), out=tmp_path / "again"), [2])
+    assert load_adapter(again)[1].trained.endswith("; stage 2 (16 steps, objective answer, heard words left out of 50% "
+                                                   "of the prompts)")
+    card = (again.parent / "README.md").read_text()
+    assert [line.split("|")[1].strip() for line in card.splitlines() if line.startswith("| ")][1:] == ["1", "2"]
 
 
 def test_a_lora_gguf_reads_back_in_peft_order_and_refuses_another_rank(tmp_path):

@@ -459,7 +459,9 @@ def ship(cfg: TrainConfig, stages: list[int]) -> Path:
         return target
     llm_path = resolve_llm(cfg.llm)
     run = Run(cfg, whisper.name, llm_path)
-    stage = max(s for s in STAGES if s > 0 and run.checkpoint(s).is_file())
+    # the stage just trained, not the latest checkpoint in the cache: a fresh stage 2 after an older stage 3 run
+    # shipped that stage 3 (found 2026-12-03)
+    stage = max(stages)
     target = out / f"{run.stem}.safetensors"
     adapter, info = load_adapter(run.checkpoint(stage))
     save_adapter(adapter, info, target, dtype=torch.float16)  # git holds the shipped copy: half the size
@@ -474,7 +476,7 @@ def ship(cfg: TrainConfig, stages: list[int]) -> Path:
     logs = dict(before)
     for s in STAGES:
         path = run.dir / f"stage{s}.jsonl"
-        if s > 0 and path.is_file() and (s == stage or not cfg.start_from):
+        if 0 < s <= stage and path.is_file() and (s == stage or not cfg.start_from):
             key = f"stage{s}"
             while key in logs:  # "stage3 (continued)" after the stage 3 it started from
                 key += " (continued)"
